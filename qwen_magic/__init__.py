@@ -1,0 +1,55 @@
+"""qwen-magic: a local Qwen2.5-Coder in your notebook.
+
+``%load_ext qwen_magic`` registers ``%%qwen`` and ``%qwen``; ``qwen_magic.generate`` and
+``qwen_magic.stream`` are the same engine as a Python API, and ``qwen-magic`` its CLI.
+Importing this package loads neither llama.cpp nor IPython: both come in on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import GenerationConfig, ModelConfig
+from .engine import generate, stream
+from .errors import (
+    ConfigError,
+    ContextOverflowError,
+    DownloadError,
+    GenerationCancelled,
+    InsufficientMemoryError,
+    InvalidModelError,
+    ModelBusyError,
+    ModelLoadError,
+    ModelNotFoundError,
+    QwenMagicError,
+)
+from .streaming import GenerationResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError", "ContextOverflowError", "DownloadError", "GenerationCancelled",
+    "GenerationConfig", "GenerationResult", "InsufficientMemoryError", "InvalidModelError",
+    "ModelBusyError", "ModelConfig", "ModelLoadError", "ModelNotFoundError", "QwenMagicError",
+    "generate", "load_ipython_extension", "panel", "stream", "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext qwen_magic``: register the magics (the model loads in the background)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def panel(**options: Any) -> Any:
+    """The tuning panel widget; display it as a cell's last expression."""
+    from .widgets import QwenPanel
+
+    return QwenPanel(**options)

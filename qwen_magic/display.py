@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from IPython.display import Markdown, Pretty, display
+from IPython.display import display
 
 from .providers.base import PromptRead
 from .streaming import BaseSink, GenerationResult
@@ -20,12 +20,17 @@ CURSOR = "▌"
 LONG_PROMPT_TOKENS = 150
 
 
-def render(text: str, fmt: str, code: str | None = None) -> Any:
+def bundle(markdown: str, plain: str) -> dict[str, str]:
+    """A raw MIME bundle: Markdown for notebooks, the same text as plain text for consoles."""
+    return {"text/markdown": markdown, "text/plain": plain}
+
+
+def render(text: str, fmt: str, code: str) -> dict[str, str]:
     if fmt == "text":
-        return Pretty(text)
+        return {"text/plain": text}
     if fmt == "code":
-        return Markdown(f"```python\n{code if code is not None else text}\n```")
-    return Markdown(text)
+        return bundle(f"```python\n{code.rstrip()}\n```", code)
+    return bundle(text, text)
 
 
 class NotebookSink(BaseSink):
@@ -39,10 +44,10 @@ class NotebookSink(BaseSink):
         status: str = "⏳ thinking…",
     ) -> None:
         self.fmt, self.footer, self.metadata = fmt, footer, metadata
-        self.handle = display(Markdown(f"*{status}*"), display_id=True)
+        self.handle = display(bundle(f"*{status}*", status), raw=True, display_id=True)
 
     def status(self, message: str) -> None:
-        self.handle.update(Markdown(f"*{message}*"))
+        self.handle.update(bundle(f"*{message}*", message), raw=True)
 
     def on_prompt(self, event: PromptRead) -> None:
         new = event.prompt_tokens - event.reused_tokens
@@ -50,18 +55,18 @@ class NotebookSink(BaseSink):
             self.status(f"⏳ reading {new:,} tokens of context…")
 
     def on_text(self, delta: str, text: str) -> None:
-        shown = Pretty(text + CURSOR) if self.fmt == "text" else Markdown(text + CURSOR)
-        self.handle.update(shown)
+        # While streaming, every format shows the raw answer: the code is not final yet.
+        shown = {"text/plain": text + CURSOR} if self.fmt == "text" else bundle(text + CURSOR, text)
+        self.handle.update(shown, raw=True)
 
     def on_finish(self, result: GenerationResult) -> None:
-        body = result.text if self.fmt != "code" else None
         if result.finish_reason == "cancelled":
-            note = "⏹ *interrupted — partial answer, nothing inserted*"
+            note = "⏹ interrupted — partial answer, nothing inserted"
         else:
-            note = f"*{result.stats_line()}*" if self.footer else ""
-        shown = render(result.text, self.fmt, result.code if body is None else None)
-        if note and self.fmt != "text":
-            shown = Markdown(f"{shown.data}\n\n{note}")
-        elif note:
-            shown = Pretty(f"{result.text}\n\n{note.strip('*')}")
-        self.handle.update(shown, metadata=self.metadata(result) if self.metadata else None)
+            note = result.stats_line() if self.footer else ""
+        shown = render(result.text, self.fmt, result.code)
+        if note:
+            shown = {mime: f"{body}\n\n{'*' + note + '*' if mime == 'text/markdown' else note}"
+                     for mime, body in shown.items()}
+        metadata = self.metadata(result) if self.metadata else {}
+        self.handle.update(shown, raw=True, metadata=metadata)

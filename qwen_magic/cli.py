@@ -2,6 +2,8 @@
 
 Exit codes: 0 success, 2 bad usage or settings, 3 no model, 4 invalid model file,
 5 llama.cpp load failure, 6 not enough memory, 7 prompt too long, 8 download failure,
+10-15 a remote server (--provider openai) failed: 11 unreachable or wrong URL, 12 API key,
+13 unknown model, 14 server error or timeout, 15 malformed stream,
 130 interrupted (Ctrl-C; the partial answer stays on stdout).
 """
 
@@ -58,12 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt", nargs="+", help="the request; `-` reads it from stdin")
     _add_generation_options(gen)
     _add_model_options(gen)
+    gen.add_argument("--provider", choices=["local", "openai"],
+                     help="local GGUF model (default; or $QWEN_MAGIC_PROVIDER) or an OpenAI-"
+                          "compatible server; with openai, --model is the server's model name")
+    gen.add_argument("--base-url", metavar="URL",
+                     help="the server for --provider openai (default $QWEN_MAGIC_BASE_URL or "
+                          "http://127.0.0.1:8000/v1); implies --provider openai")
     gen.add_argument("--code-only", action="store_true", help="print only the extracted code")
     gen.add_argument("--no-stats", action="store_true", help="no stats line on stderr")
 
     info = commands.add_parser("info", help="the model found, its metadata, memory, threads, versions")
     _add_model_options(info)
     info.add_argument("--json", action="store_true", help="machine-readable output")
+
+    serve = commands.add_parser(
+        "serve", help="serve the model over an OpenAI-compatible API (llama-cpp-python's server)"
+    )
+    serve.add_argument("--model", help="path of a .gguf file (default: the search path)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                            "0.0.0.0 for the network, with QWEN_MAGIC_API_KEY set)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
+    serve.add_argument("--threads", type=int, help=f"CPU threads (default {default_threads()})")
 
     bench = commands.add_parser("bench", help="speed and memory against raw llama-cpp-python")
     from .bench import add_arguments
@@ -92,7 +111,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         stop=tuple(args.stop) if args.stop else None, system=args.system,
     )
     prompt = _read_prompt(args.prompt)
-    provider = get_provider(model_config=_model_config(args))
+    provider = get_provider(
+        args.model, _model_config(args), provider=args.provider, base_url=args.base_url
+    )
     sinks = [] if args.code_only else [TextIOSink(sys.stdout)]
     result = run(prompt, config, provider=provider, sinks=sinks)
     if args.code_only:
@@ -176,9 +197,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.model, args.host, args.port, n_ctx=args.n_ctx, n_threads=args.threads)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"generate": cmd_generate, "info": cmd_info, "pull": cmd_pull}
+    handlers = {"generate": cmd_generate, "info": cmd_info, "pull": cmd_pull, "serve": cmd_serve}
     try:
         if args.command == "bench":
             from .bench import main as bench_main

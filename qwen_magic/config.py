@@ -29,6 +29,9 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
+SPECULATIVE_MODES = ("auto", "on", "off")
+
+
 def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
     kind = "an integer" if integer else "a number"
     bad_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
@@ -52,6 +55,9 @@ class GenerationConfig:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     system: str | None = DEFAULT_SYSTEM_PROMPT
+    # Prompt-lookup speculative decoding (see speculative.py): "auto" turns it on only where
+    # the benchmark shows it faster, "on"/"off" force it. See docs/performance.md.
+    speculative: str = "auto"
 
     def __post_init__(self) -> None:
         # Accept ints where floats are meant (``temperature=0``) but nothing else.
@@ -69,6 +75,10 @@ class GenerationConfig:
         object.__setattr__(self, "stop", tuple(stop))
         if self.system is not None and not isinstance(self.system, str):
             raise ConfigError(f"system must be text or None, got {type(self.system).__name__}.")
+        if self.speculative not in SPECULATIVE_MODES:
+            raise ConfigError(
+                f"speculative must be one of {', '.join(SPECULATIVE_MODES)}, got {self.speculative!r}."
+            )
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with ``changes`` applied; ``None`` values mean "keep the current one"."""

@@ -47,7 +47,9 @@ class NotebookSink(BaseSink):
         self.handle = display(bundle(f"*{status}*", status), raw=True, display_id=True)
 
     def status(self, message: str) -> None:
-        self.handle.update(bundle(f"*{message}*", message), raw=True)
+        # An empty message clears the line: a failed cell shows only its one-line error.
+        shown = bundle(f"*{message}*", message) if message else {"text/plain": ""}
+        self.handle.update(shown, raw=True)
 
     def on_prompt(self, event: PromptRead) -> None:
         new = event.prompt_tokens - event.reused_tokens

@@ -6,6 +6,7 @@ through here, so they share one cached model, one validation path and one set of
 
 from __future__ import annotations
 
+import os
 import queue
 import random
 import threading
@@ -26,11 +27,41 @@ _providers: dict[ModelConfig, Provider] = {}
 _providers_lock = threading.Lock()
 
 
-def get_provider(model: str | None = None, model_config: ModelConfig | None = None) -> Provider:
-    """The local provider for ``model`` (or the default model), or a FallbackProvider.
+#: Values of ``provider`` (``%%qwen --provider``, ``QwenMagics.provider``, $QWEN_MAGIC_PROVIDER).
+PROVIDERS = ("local", "openai")
 
-    Nothing is loaded here; the provider loads on first use, through the shared cache.
+_remote_providers: dict[tuple[str, str | None], Provider] = {}
+
+
+def provider_from_env() -> str:
+    """$QWEN_MAGIC_PROVIDER, checked; "local" when unset."""
+    kind = os.environ.get("QWEN_MAGIC_PROVIDER", "").strip().lower() or "local"
+    if kind not in PROVIDERS:
+        raise ConfigError(
+            f"QWEN_MAGIC_PROVIDER must be one of {', '.join(PROVIDERS)}, got {kind!r}."
+        )
+    return kind
+
+
+def get_provider(
+    model: str | None = None,
+    model_config: ModelConfig | None = None,
+    *,
+    provider: str | None = None,
+    base_url: str | None = None,
+) -> Provider:
+    """The provider for one request; nothing is loaded or contacted here.
+
+    ``provider`` is "local" (the GGUF at ``model``, a path, or the default model — or a
+    FallbackProvider that explains how to get one) or "openai" (a server at ``base_url``,
+    where ``model`` is the server's model name). Unset, it is $QWEN_MAGIC_PROVIDER, except
+    that an explicit ``base_url`` means "openai".
     """
+    kind = provider or ("openai" if base_url else provider_from_env())
+    if kind == "openai":
+        return _remote_provider(base_url, model)
+    if kind != "local":
+        raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}, got {kind!r}.")
     config = (model_config or ModelConfig()).replace(path=model)
     with _providers_lock:
         cached = _providers.get(config)
@@ -45,6 +76,25 @@ def get_provider(model: str | None = None, model_config: ModelConfig | None = No
             from .providers.local import QwenLocalProvider
 
             cached = _providers[config] = QwenLocalProvider(loader)
+        return cached
+
+
+def _remote_provider(base_url: str | None, model: str | None) -> Provider:
+    """One OpenAICompatibleProvider per (endpoint, model), so its connection pool is reused."""
+    from .providers.openai_compat import (
+        DEFAULT_BASE_URL,
+        OpenAICompatibleProvider,
+        normalize_base_url,
+    )
+
+    url = normalize_base_url(
+        base_url or os.environ.get("QWEN_MAGIC_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    )
+    name = model or os.environ.get("QWEN_MAGIC_REMOTE_MODEL", "").strip() or None
+    with _providers_lock:
+        cached = _remote_providers.get((url, name))
+        if cached is None:
+            cached = _remote_providers[(url, name)] = OpenAICompatibleProvider(url, name)
         return cached
 
 
@@ -64,6 +114,21 @@ def check_prompt(prompt: str) -> str:
     return prompt
 
 
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so that it can be encoded as UTF-8.
+
+    They reach a prompt from ``{name}`` holding an undecodable file name (``surrogateescape``)
+    or a JSON ``"\\ud800"``, and would otherwise fail deep in the tokenizer with a
+    UnicodeEncodeError traceback instead of a generation.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 joins valid surrogate pairs back into characters; "replace" marks the rest.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def run(
     prompt: str,
     config: GenerationConfig,
@@ -75,7 +140,11 @@ def run(
 ) -> GenerationResult:
     """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason)."""
     global last_result
-    check_prompt(prompt)
+    prompt = valid_text(check_prompt(prompt))
+    if config.system:
+        config = config.replace(system=valid_text(config.system))
+    if messages:
+        messages = [{key: valid_text(value) for key, value in m.items()} for m in messages]
     if config.seed is None:
         # Pick the seed here rather than inside the provider so that the result (and the
         # provenance saved in a notebook) records the seed that really produced it.
@@ -103,14 +172,18 @@ def generate(
     stop: list[str] | None = None,
     model: str | None = None,
     config: GenerationConfig | None = None,
-    provider: Provider | None = None,
+    provider: Provider | str | None = None,
     sinks: Iterable[Sink] = (),
     cancel: threading.Event | None = None,
+    base_url: str | None = None,
 ) -> GenerationResult:
     """Generate an answer with the local model and return it whole.
 
     >>> result = qwen_magic.generate("write a function that reverses a string", temperature=0)
     >>> print(result.code)
+
+    ``provider="openai", base_url="http://host:8000/v1"`` asks an OpenAI-compatible server
+    instead (``model`` is then the server's model name); see docs/remote-engines.md.
 
     ``Ctrl-C`` stops the model within a token and re-raises KeyboardInterrupt; the partial
     answer stays in ``qwen_magic.engine.last_result``.
@@ -120,7 +193,9 @@ def generate(
         repeat_penalty=repeat_penalty, max_tokens=max_tokens, seed=seed,
         stop=tuple(stop) if stop is not None else None,
     )
-    result = run(prompt, config, provider=provider or get_provider(model), sinks=sinks, cancel=cancel)
+    if provider is None or isinstance(provider, str):
+        provider = get_provider(model, provider=provider, base_url=base_url)
+    result = run(prompt, config, provider=provider, sinks=sinks, cancel=cancel)
     if result.interrupted:
         raise KeyboardInterrupt
     return result

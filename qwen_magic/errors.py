@@ -75,3 +75,57 @@ class GenerationCancelled(QwenMagicError):
     def __init__(self, message: str = "Generation cancelled.", result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+# -- a remote, OpenAI-compatible server (providers/openai_compat.py) -------------------------
+# One class per thing the user fixes differently: start the server or fix the URL, set the
+# key, name another model, look at the server's log, or suspect that the URL is not an
+# OpenAI-compatible API at all.
+
+
+class RemoteError(QwenMagicError):
+    """An OpenAI-compatible server refused or failed a request (base of the classes below)."""
+
+    exit_code = 10
+
+
+class EndpointUnreachableError(RemoteError):
+    """No connection to the server: refused, unknown host, or connect timeout."""
+
+    exit_code = 11
+
+
+class EndpointNotFoundError(RemoteError):
+    """The server answered 404 for the API path itself: the base URL is wrong."""
+
+    exit_code = 11
+
+
+class RemoteAuthError(RemoteError):
+    """The server wants an API key (HTTP 401/403) and ours is missing or wrong."""
+
+    exit_code = 12
+
+
+class RemoteModelNotFoundError(RemoteError):
+    """The server does not serve the model the request names (HTTP 404)."""
+
+    exit_code = 13
+
+
+class RemoteServerError(RemoteError):
+    """The server failed (HTTP 5xx, or an error event in the middle of the stream)."""
+
+    exit_code = 14
+
+
+class RemoteTimeoutError(RemoteError):
+    """The server accepted the request but sent nothing for longer than the read timeout."""
+
+    exit_code = 14
+
+
+class RemoteProtocolError(RemoteError):
+    """The answer was not a well-formed OpenAI event stream (or it was cut off)."""
+
+    exit_code = 15

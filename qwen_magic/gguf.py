@@ -183,8 +183,27 @@ def _read_value(cur: _Cursor, vtype: int, key: str, keep: bool = True) -> Any:
     raise InvalidModelError(f"GGUF key {key!r} has unknown value type {vtype}.")
 
 
+_FIX = "Download the model again with `qwen-magic pull`."
+
+
 def parse_header(buf: Any, size: int, path: str = "<buffer>") -> GgufInfo:
     """Parse and check a GGUF header held in ``buf`` (bytes, memoryview or mmap)."""
+    try:
+        return _parse_header(buf, size, path)
+    except InvalidModelError as exc:
+        # The low-level messages say what is wrong at which offset; the user also needs
+        # to know which file, and what to do about it.
+        message = str(exc)
+        if path not in message:
+            message = f"{path}: {message}"
+        if "qwen-magic pull" not in message:
+            message = f"{message} {_FIX}"
+        if message == str(exc):
+            raise
+        raise InvalidModelError(message) from exc
+
+
+def _parse_header(buf: Any, size: int, path: str) -> GgufInfo:
     cur = _Cursor(buf, size)
     if size < 4 or bytes(buf[:4]) != GGUF_MAGIC:
         head = bytes(buf[:4])

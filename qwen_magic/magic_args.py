@@ -32,7 +32,12 @@ def _build() -> _Parser:
     p.add_argument("--seed", type=int, help="random seed (with -t 0: reproducible)")
     p.add_argument("--stop", action="append", help="stop when the model writes this (repeatable)")
     p.add_argument("--system", help="system prompt for this cell ('' for none)")
-    p.add_argument("--model", metavar="PATH", help="use this .gguf file")
+    p.add_argument("--model", metavar="PATH", help="use this .gguf file "
+                   "(with --provider openai: the server's model NAME)")
+    p.add_argument("--provider", choices=["local", "openai"],
+                   help="the local model, or an OpenAI-compatible server (docs/remote-engines.md)")
+    p.add_argument("--base-url", metavar="URL",
+                   help="the server, e.g. http://127.0.0.1:8000/v1 (implies --provider openai)")
     p.add_argument("--context", action="store_true",
                    help="give the model earlier cells and your variables (names, types, shapes)")
     p.add_argument("--no-insert", action="store_true", help="do not insert the code as a new cell")
@@ -47,6 +52,7 @@ PARSER = _build()
 HELP = PARSER.format_help()
 LINE_HELP = """%qwen <subcommand> | %qwen <prompt>
   status          model path, loaded or not, size, n_ctx, threads, process memory
+                  (with the openai provider: endpoint, model, key set or not, reachable)
   load [PATH]     load the model now (default: the search path)
   unload          free the model's memory
   config          current defaults (change with %config QwenMagics.<name> = value)
@@ -68,7 +74,10 @@ def _read_value(text: str) -> tuple[str, str]:
     if text[:1] in ("'", '"'):
         end = text.find(text[0], 1)
         if end < 0:
-            raise UsageError(f"%%qwen: unbalanced quote in option value {text[:20]!r}.")
+            raise UsageError(
+                f"%%qwen: unbalanced quote in option value {text[:20]!r}: close the quote. "
+                "See `%%qwen --help`."
+            )
         return text[1:end], text[end + 1 :]
     match = re.match(r"\S*", text)
     value = match.group(0) if match else ""

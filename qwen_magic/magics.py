@@ -9,6 +9,7 @@ work as for any IPython extension.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from importlib.metadata import version as package_version
@@ -16,7 +17,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
 from . import engine, loader
 from .cells import insert_code_cell, is_terminal
@@ -48,6 +49,44 @@ class QwenMagics(Magics):
     n_threads = Int(default_threads(), help="CPU threads for llama.cpp.").tag(config=True)
     preload = Bool(True, help="Start loading the model in the background at %load_ext.").tag(config=True)
 
+    # Where answers come from (docs/remote-engines.md). Defaults come from the environment so
+    # a team can point every notebook at one server without touching the notebooks.
+    provider = Enum(list(engine.PROVIDERS), "local", help=(
+        "'local': the GGUF model in this kernel; 'openai': an OpenAI-compatible server at "
+        "base_url. Default $QWEN_MAGIC_PROVIDER.")).tag(config=True)
+    base_url = Unicode(None, allow_none=True, help=(
+        "URL of the OpenAI-compatible server. Default $QWEN_MAGIC_BASE_URL, else "
+        "http://127.0.0.1:8000/v1 (`qwen-magic serve`).")).tag(config=True)
+    remote_model = Unicode(None, allow_none=True, help=(
+        "The server's model name. Default $QWEN_MAGIC_REMOTE_MODEL, else the only model the "
+        "server lists.")).tag(config=True)
+
+    @default("provider")
+    def _default_provider(self) -> str:
+        return engine.provider_from_env()
+
+    @default("base_url")
+    def _default_base_url(self) -> str | None:
+        from .providers.openai_compat import normalize_base_url
+
+        url = os.environ.get("QWEN_MAGIC_BASE_URL", "").strip()
+        return normalize_base_url(url) if url else None  # defaults skip @validate
+
+    @default("remote_model")
+    def _default_remote_model(self) -> str | None:
+        return os.environ.get("QWEN_MAGIC_REMOTE_MODEL", "").strip() or None
+
+    @validate("base_url")
+    def _validate_base_url(self, proposal: Any) -> Any:
+        from .providers.openai_compat import normalize_base_url
+
+        if proposal["value"] is None:
+            return None
+        try:
+            return normalize_base_url(proposal["value"])
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
+
     insert = Bool(True, help="Insert the generated code as a new cell below (never run).").tag(config=True)
     footer = Bool(True, help="Show tokens, tok/s and time to first token under each answer.").tag(config=True)
     format = Enum(["markdown", "code", "text"], "markdown", help="How the answer is shown.").tag(config=True)
@@ -65,7 +104,6 @@ class QwenMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._preload: threading.Thread | None = None
-        self._preload_error: BaseException | None = None
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -80,20 +118,33 @@ class QwenMagics(Magics):
     def model_config(self, path: str | None = None) -> ModelConfig:
         return ModelConfig(path=path or self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
 
-    def provider(self, path: str | None = None) -> Any:
-        return engine.get_provider(model_config=self.model_config(path))
+    def get_provider(
+        self, path: str | None = None, *, kind: str | None = None, base_url: str | None = None
+    ) -> Any:
+        """The provider for one request: a cell's --provider/--base-url win over the traits.
+
+        A --base-url on the cell means the openai provider; there ``path`` (--model) is the
+        server's model name rather than a file.
+        """
+        kind = kind or ("openai" if base_url else self.provider)
+        if kind == "openai":
+            return engine.get_provider(
+                path or self.remote_model, provider="openai", base_url=base_url or self.base_url
+            )
+        return engine.get_provider(model_config=self.model_config(path), provider="local")
 
     def start_preload(self) -> None:
         """Load the model in a background thread so %load_ext returns at once."""
-        provider = self.provider()
-        if isinstance(provider, FallbackProvider) or provider.loader.cached():
+        provider = self.get_provider()
+        model_loader = getattr(provider, "loader", None)  # remote providers load nothing here
+        if model_loader is None or model_loader.cached():
             return
 
         def load() -> None:
             try:
-                provider.loader.load()
-            except BaseException as exc:  # reported by the first cell that needs the model
-                self._preload_error = exc
+                model_loader.load()
+            except Exception:  # noqa: BLE001 - the first cell loads again and shows the error
+                pass
 
         self._preload = threading.Thread(target=load, name="qwen-magic-preload", daemon=True)
         self._preload.start()
@@ -103,8 +154,17 @@ class QwenMagics(Magics):
         if thread is None or not thread.is_alive():
             return
         status("⏳ loading the model (first use in this kernel)…")
-        while thread.is_alive():
-            thread.join(0.1)  # short waits so Kernel → Interrupt gets through
+        try:
+            while thread.is_alive():
+                thread.join(0.1)  # short waits so Kernel → Interrupt gets through
+        except KeyboardInterrupt:
+            # llama.cpp cannot be stopped halfway through a load; it finishes in the
+            # background. One line instead of a KeyboardInterrupt traceback from threading.
+            status("⏹ interrupted — the model keeps loading in the background")
+            raise GenerationCancelled(
+                "interrupted while the model was loading; it keeps loading in the background "
+                "— run the cell again."
+            ) from None
 
     def _notice(self, message: str) -> None:
         print(message, file=sys.stderr)
@@ -145,16 +205,25 @@ class QwenMagics(Magics):
                 budget_chars=self.context_tokens * 4,
             )
             prompt = compose_prompt(prompt, context)
-        provider = self.provider(args.model)
+        provider = self.get_provider(args.model, kind=args.provider, base_url=args.base_url)
         fmt = args.format or self.format
         sink, status = self._output(fmt, args)
-        if args.model is None:
+        if args.model is None and getattr(provider, "loader", None) is not None:
             self._wait_for_preload(status)
-        if isinstance(provider, FallbackProvider) is False and provider.loader.cached() is None:
-            status("⏳ loading the model…")
-        elif isinstance(provider, FallbackProvider) is False and provider.loader.cached().lock.locked():
-            status("⏳ the model is busy with another generation; waiting for it…")
-        result = engine.run(prompt, config, provider=provider, sinks=[sink])
+        loader_ = getattr(provider, "loader", None)  # only local providers load a model
+        if loader_ is not None:
+            model = loader_.cached()
+            if model is None:
+                status("⏳ loading the model…")
+            elif model.lock.locked():
+                status("⏳ the model is busy with another generation (the panel?); waiting…")
+        try:
+            result = engine.run(prompt, config, provider=provider, sinks=[sink])
+        except Exception:
+            # The error below says it all; a "⏳ loading…" left above it would say the cell
+            # is still working.
+            status("")
+            raise
         self.shell.user_ns["_qwen"] = result
         if args.out:
             self.shell.user_ns[args.out] = result
@@ -169,7 +238,7 @@ class QwenMagics(Magics):
     def _output(self, fmt: str, args: Any) -> tuple[Any, Any]:
         if is_terminal(self.shell):
             sink = _TerminalSink(self.footer and not args.no_footer)
-            return sink, lambda message: print(message, file=sys.stderr)
+            return sink, lambda message: message and print(message, file=sys.stderr)
         from .display import NotebookSink
 
         inner = NotebookSink(fmt, self.footer and not args.no_footer, self.provenance)
@@ -207,9 +276,13 @@ class QwenMagics(Magics):
     def status_info(self) -> dict[str, Any]:
         import psutil
 
-        provider = self.provider()
+        from .providers.openai_compat import OpenAICompatibleProvider
+
+        provider = self.get_provider()
         info: dict[str, Any] = {"provider": provider.name}
-        if isinstance(provider, FallbackProvider):
+        if isinstance(provider, OpenAICompatibleProvider):
+            info.update(provider.status())  # endpoint, model, key set or not: never the key
+        elif isinstance(provider, FallbackProvider):
             info["model"] = None
             info["problem"] = str(provider.error)
         else:
@@ -233,12 +306,12 @@ class QwenMagics(Magics):
             print(f"{key:<15} {value}")
 
     def cmd_load(self, path: str) -> None:
-        provider = self.provider(path or None)
+        provider = self.get_provider(path or None, kind="local")  # `load` is about this kernel
         if isinstance(provider, FallbackProvider):
             raise provider.error
-        if path:
-            self.model_path = path
         model = provider.loader.load()
+        if path:  # only once it loaded: a bad path must not break every later cell
+            self.model_path = path
         print(f"Loaded {model.path.name} (n_ctx {model.config.n_ctx}, "
               f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
 

@@ -10,13 +10,17 @@ the stable parts of a prompt (system prompt, notebook context) always come first
 
 from __future__ import annotations
 
+import ctypes
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..config import GenerationConfig, ModelConfig
 from ..errors import ContextOverflowError
 from ..loader import GgufModelLoader, LoadedModel
+from ..prefix_cache import PrefixStateCache
+from ..speculative import DraftBudget, PromptLookupDrafter, SpeculativeStats, speculative_decode
 from .base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
 
 
@@ -107,22 +111,21 @@ class QwenLocalProvider:
                 f"together more than the {n_ctx:,}-token context. Shorten the prompt or "
                 "--context, lower --max-tokens, or raise n_ctx (`%config QwenMagics.n_ctx`)."
             )
-        reused = _longest_prefix(llama.input_ids[: llama.n_tokens], tokens)
+        cache = prefix_cache_for(llama, self.loader.config.prefix_cache_mb)
+        reused = cache.prepare(_LlamaState(llama), tokens)
         yield PromptRead(len(tokens), min(reused, len(tokens) - 1))
         if cancel.is_set():
             return
-        yield from self._decode(llama, tokens, config, cancel)
+        if use_speculative(config, request):
+            yield from self._decode_speculative(llama, tokens, config, cancel)
+        else:
+            yield from self._decode(llama, tokens, config, cancel)
 
     def _decode(
         self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
-        import llama_cpp
-
         seed = config.seed if config.seed is not None else _random_seed()
         llama.set_seed(seed)
-        vocab = llama._model.vocab
-        stops = StopMatcher(config.stop)
-        generated = 0
         generator = llama.generate(
             tokens,
             top_k=config.top_k,
@@ -131,6 +134,53 @@ class QwenLocalProvider:
             temp=config.temperature,
             repeat_penalty=config.repeat_penalty,
         )
+        yield from self._emit(llama, generator, config, cancel)
+
+    def _decode_speculative(
+        self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
+    ) -> Iterator[StreamEvent]:
+        """Prompt-lookup drafts verified in one batch each (see :mod:`qwen_magic.speculative`).
+
+        The prompt is read exactly as ``Llama.generate`` reads it (longest common prefix kept,
+        logits only for the last token, so the first token comes as soon as on the plain
+        path); only the answer is decoded in verified batches.
+        """
+        seed = config.seed if config.seed is not None else _random_seed()
+        llama.set_seed(seed)
+        sampler = llama._init_sampler(
+            top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
+            temp=config.temperature, repeat_penalty=config.repeat_penalty,
+        )
+        # Keep at least one prompt token to evaluate: its logits give the first answer token.
+        keep = min(_longest_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
+        _LlamaState(llama).truncate(keep)
+        llama.eval(tokens[keep:])
+        first = sampler.sample(llama._ctx, -1)
+        target = _LlamaTarget(llama, sampler)
+        self.last_speculative = stats = SpeculativeStats()
+        state = {"emitted": 0}
+        generator = speculative_decode(
+            target, tokens, first, n_past=llama.n_tokens,
+            budget=DraftBudget(batch_cost=SPECULATIVE_BATCH_COST),
+            drafter=PromptLookupDrafter(tokens), stats=stats,
+            limit=lambda: config.max_tokens - state["emitted"],
+        )
+        yield from self._emit(llama, generator, config, cancel, state)
+
+    def _emit(
+        self,
+        llama: Any,
+        generator: Any,
+        config: GenerationConfig,
+        cancel: threading.Event,
+        counter: dict[str, int] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Turn sampled tokens into events: end of generation, stop strings, max_tokens, cancel."""
+        import llama_cpp
+
+        vocab = llama._model.vocab
+        stops = StopMatcher(config.stop)
+        generated = 0
         finish = "length"
         try:
             for token in generator:
@@ -138,6 +188,8 @@ class QwenLocalProvider:
                     finish = "stop"
                     break
                 generated += 1
+                if counter is not None:
+                    counter["emitted"] = generated
                 piece = llama.detokenize([token])
                 # The streamer joins multi-byte characters split across tokens.
                 text, hit = stops.feed(piece.decode("utf-8", errors="surrogateescape")) \
@@ -171,6 +223,125 @@ class QwenLocalProvider:
             "n_ctx": model.config.n_ctx,
             "n_threads": model.config.n_threads,
         }
+
+
+# -- speculative decoding ------------------------------------------------------------------
+
+# A batch of k+1 tokens costs about 1 + SPECULATIVE_BATCH_COST * k single-token decodes on
+# this model and CPU (measured with `qwen-magic bench`, see docs/performance.md).
+SPECULATIVE_BATCH_COST = 0.1
+# "auto" drafts only for greedy requests whose user message carries this much code to copy.
+AUTO_MIN_CODE_CHARS = 200
+
+
+def use_speculative(config: GenerationConfig, request: GenerationRequest) -> bool:
+    """Whether to decode with prompt-lookup drafts (``GenerationConfig.speculative``).
+
+    "auto" picks it where the benchmark shows it faster: greedy decoding (temperature 0) of a
+    request that quotes code to rework — an edit copies long runs of its input.
+    """
+    if config.speculative != "auto":
+        return config.speculative == "on"
+    if config.temperature != 0:
+        return False
+    user = next((m["content"] for m in reversed(request.messages) if m.get("role") == "user"), "")
+    return _quoted_code_chars(user) >= AUTO_MIN_CODE_CHARS
+
+
+def _quoted_code_chars(text: str) -> int:
+    """Characters inside ``` fences, or of indented/code-looking lines when there are none."""
+    parts = text.split("```")
+    if len(parts) >= 3:
+        return sum(len(block) for block in parts[1::2])
+    code_like = ("def ", "class ", "import ", "from ", "return ", "for ", "if ", "    ")
+    return sum(len(line) for line in text.splitlines() if line.lstrip().startswith(code_like)
+               or line.startswith("    "))
+
+
+class _LlamaTarget:
+    """``llama_cpp.Llama`` as a :class:`qwen_magic.speculative.Target`.
+
+    Batches go straight to ``llama_decode`` with logits for every row — but only for the few
+    rows of a draft, never for the prompt, and they are sampled in place by llama.cpp's own
+    sampler (no copy into ``Llama.scores``).
+    """
+
+    def __init__(self, llama: Any, sampler: Any) -> None:
+        self.llama, self.sampler = llama, sampler
+
+    def decode(self, tokens: Sequence[int]) -> None:
+        llama = self.llama
+        n_past = llama.n_tokens
+        llama._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        llama.input_ids[n_past:n_past + len(tokens)] = tokens
+        llama.n_tokens = n_past + len(tokens)
+        llama._requires_eval = False
+
+    def sample(self, row: int) -> int:
+        return self.sampler.sample(self.llama._ctx, row)
+
+    def rewind(self, n_tokens: int) -> None:
+        _LlamaState(self.llama).truncate(n_tokens)
+
+
+# -- prefix states ---------------------------------------------------------------------------
+
+_prefix_caches: weakref.WeakKeyDictionary[Any, PrefixStateCache] = weakref.WeakKeyDictionary()
+_prefix_lock = threading.Lock()
+
+
+def prefix_cache_for(llama: Any, budget_mb: int) -> PrefixStateCache:
+    """The prefix-state cache of one loaded model (its states belong to its context)."""
+    with _prefix_lock:
+        cache = _prefix_caches.get(llama)
+        if cache is None:
+            cache = _prefix_caches[llama] = PrefixStateCache(budget_mb * 1024**2)
+        return cache
+
+
+class _LlamaState:
+    """``llama_cpp.Llama``'s sequence 0 as a :class:`qwen_magic.prefix_cache.StateAccess`.
+
+    ``Llama.input_ids[:n_tokens]`` is the library's own record of what its KV cache holds
+    (``generate`` compares the next prompt against it), so every change to the KV cells here
+    updates it too.
+    """
+
+    def __init__(self, llama: Any) -> None:
+        self.llama = llama
+
+    def tokens(self) -> list[int]:
+        return self.llama.input_ids[: self.llama.n_tokens].tolist()
+
+    def truncate(self, n_tokens: int) -> None:
+        llama = self.llama
+        if n_tokens < llama.n_tokens:
+            llama._ctx.kv_cache_seq_rm(0, n_tokens, -1)
+            llama.n_tokens = n_tokens
+            llama._requires_eval = True  # the logits in the context are not for the new end
+
+    def snapshot(self) -> Any:
+        import llama_cpp
+
+        ctx = self.llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        return buffer if written == size else None
+
+    def restore(self, tokens: Sequence[int], state: Any) -> bool:
+        import llama_cpp
+
+        llama = self.llama
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, state, len(state), 0) == 0:
+            llama.reset()  # llama.cpp cleared the sequence on failure: nothing is live
+            llama._ctx.kv_cache_seq_rm(0, 0, -1)
+            return False
+        llama.input_ids[: len(tokens)] = tokens
+        llama.n_tokens = len(tokens)
+        llama._requires_eval = True
+        return True
 
 
 def _as_bytes(text: str | bytes) -> bytes:

@@ -1,0 +1,61 @@
+"""Every demo notebook, executed headless in a real ipykernel with the real model."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+from run_notebook import StreamingNotebookClient
+
+pytestmark = [pytest.mark.model, pytest.mark.notebook]
+NOTEBOOKS = sorted(
+    p for p in (Path(__file__).resolve().parents[2] / "demo_notebooks").glob("*.ipynb")
+    if not p.name.endswith(".executed.ipynb")
+)
+
+
+def inserted_code(payloads):
+    return [p["text"] for p in payloads if p.get("source") == "set_next_input"]
+
+
+def test_demo_notebooks_are_committed_without_outputs():
+    assert NOTEBOOKS, "no demo notebooks found"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_streams_and_inserts_compilable_code(path, model_path, monkeypatch):
+    monkeypatch.setenv("QWEN_MAGIC_MODEL", str(model_path))
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(new_code_cell("from qwen_magic import loader\nprint('load_count', loader.load_count)"))
+    client = StreamingNotebookClient(nb, timeout=900, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+
+    errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    qwen_cells = [i for i, c in enumerate(nb.cells)
+                  if c.cell_type == "code" and c.source.startswith("%%qwen")]
+    for index in qwen_cells:
+        cell = nb.cells[index]
+        # status line → growing answer → final answer: updated in place several times.
+        assert client.updates[index] >= 2, f"cell {index} was not streamed"
+        final = [o for o in cell.outputs if o.output_type == "display_data"][-1]
+        assert "tok/s" in final["data"]["text/markdown"]
+        assert final["metadata"]["qwen_magic"]["model"].endswith(".gguf")
+        codes = inserted_code(client.payloads[index])
+        if "--no-insert" in cell.source.splitlines()[0]:
+            assert codes == []
+        else:
+            assert len(codes) == 1
+            ast.parse(codes[0])  # the inserted cell holds code that compiles
+    # The model was loaded once for the whole notebook, however many %%qwen cells it has.
+    assert nb.cells[-1].outputs[0]["text"].strip() == "load_count 1"

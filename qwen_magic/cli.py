@@ -25,15 +25,16 @@ EXIT_INTERRUPTED = 130
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     defaults = GenerationConfig()
-    parser.add_argument("-t", "--temperature", type=float, help=f"sampling temperature (default {defaults.temperature})")
-    parser.add_argument("--top-p", type=float, help=f"nucleus sampling (default {defaults.top_p})")
-    parser.add_argument("--top-k", type=int, help=f"top-k sampling (default {defaults.top_k})")
-    parser.add_argument("--min-p", type=float, help=f"min-p sampling (default {defaults.min_p})")
-    parser.add_argument("--repeat-penalty", type=float, help=f"(default {defaults.repeat_penalty})")
-    parser.add_argument("-n", "--max-tokens", type=int, help=f"answer length cap (default {defaults.max_tokens})")
-    parser.add_argument("--seed", type=int, help="random seed; with --temperature 0 output is reproducible")
-    parser.add_argument("--stop", action="append", help="stop at this text (repeatable)")
-    parser.add_argument("--system", help="system prompt (\"\" for none)")
+    add = parser.add_argument
+    add("-t", "--temperature", type=float, help=f"sampling temperature (default {defaults.temperature})")
+    add("--top-p", type=float, help=f"nucleus sampling (default {defaults.top_p})")
+    add("--top-k", type=int, help=f"top-k sampling (default {defaults.top_k})")
+    add("--min-p", type=float, help=f"min-p sampling (default {defaults.min_p})")
+    add("--repeat-penalty", type=float, help=f"(default {defaults.repeat_penalty})")
+    add("-n", "--max-tokens", type=int, help=f"answer length cap (default {defaults.max_tokens})")
+    add("--seed", type=int, help="random seed; with --temperature 0 output is reproducible")
+    add("--stop", action="append", help="stop at this text (repeatable)")
+    add("--system", help="system prompt (\"\" for none)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -76,9 +76,8 @@ class GenerationConfig:
         if self.system is not None and not isinstance(self.system, str):
             raise ConfigError(f"system must be text or None, got {type(self.system).__name__}.")
         if self.speculative not in SPECULATIVE_MODES:
-            raise ConfigError(
-                f"speculative must be one of {', '.join(SPECULATIVE_MODES)}, got {self.speculative!r}."
-            )
+            modes = ", ".join(SPECULATIVE_MODES)
+            raise ConfigError(f"speculative must be one of {modes}, got {self.speculative!r}.")
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with ``changes`` applied; ``None`` values mean "keep the current one"."""
@@ -122,11 +121,15 @@ class ModelConfig:
     flash_attn: bool = False
     use_mmap: bool = True
     verbose: bool = False
+    # RAM for the KV states of earlier prompt prefixes (prefix_cache.py): 64 MB holds about
+    # 5,000 tokens of context (12 KB each), i.e. three 1,500-token notebook contexts.
+    prefix_cache_mb: int = 64
 
     def __post_init__(self) -> None:
         _check_range("n_ctx", self.n_ctx, 256, 1_048_576, integer=True)
         _check_range("n_threads", self.n_threads, 1, 1024, integer=True)
         _check_range("n_batch", self.n_batch, 1, 65_536, integer=True)
+        _check_range("prefix_cache_mb", self.prefix_cache_mb, 0, 1_048_576, integer=True)
         if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
             raise ConfigError(f"model path must be a file path, got {self.path!r}.")
 

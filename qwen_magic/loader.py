@@ -8,6 +8,7 @@ two), and :func:`unload` frees it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import math
@@ -306,3 +307,18 @@ def unload() -> bool:
             with contextlib.suppress(Exception):
                 model.llama.close()
     return bool(models)
+
+
+@atexit.register
+def _unload_at_exit() -> None:
+    # Free llama.cpp while the interpreter is still whole: Llama.__del__ at shutdown runs after
+    # module teardown and prints a spurious TypeError. A generation still running in a daemon
+    # thread keeps its model (the process is ending anyway) rather than hang the exit.
+    with _cache_lock:
+        models = list(_loaded.values())
+        _loaded.clear()
+    for model in models:
+        if model.lock.acquire(timeout=2):
+            with contextlib.suppress(Exception):
+                model.llama.close()
+            model.lock.release()

@@ -22,7 +22,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, vali
 from . import engine, loader
 from .cells import insert_code_cell, is_terminal
 from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
-from .errors import ConfigError, GenerationCancelled, QwenMagicError
+from .errors import ConfigError, GenerationCancelled
 from .magic_args import HELP, LINE_HELP, parse_cell_args
 from .prompting import build_context, compose_prompt, interpolate
 from .providers.fallback import FallbackProvider
@@ -44,7 +44,9 @@ class QwenMagics(Magics):
     seed = Int(None, allow_none=True, help="Random seed; None picks a new one each time.").tag(config=True)
     system = Unicode(DEFAULT_SYSTEM_PROMPT, help="System prompt ('' for none).").tag(config=True)
 
-    model_path = Unicode(None, allow_none=True, help="Path of the .gguf model (default: search path).").tag(config=True)
+    model_path = Unicode(
+        None, allow_none=True, help="Path of the .gguf model (default: the search path)."
+    ).tag(config=True)
     n_ctx = Int(4096, help="Context window in tokens.").tag(config=True)
     n_threads = Int(default_threads(), help="CPU threads for llama.cpp.").tag(config=True)
     preload = Bool(True, help="Start loading the model in the background at %load_ext.").tag(config=True)
@@ -90,7 +92,7 @@ class QwenMagics(Magics):
     insert = Bool(True, help="Insert the generated code as a new cell below (never run).").tag(config=True)
     footer = Bool(True, help="Show tokens, tok/s and time to first token under each answer.").tag(config=True)
     format = Enum(["markdown", "code", "text"], "markdown", help="How the answer is shown.").tag(config=True)
-    context_tokens = Int(1500, help="Token budget of --context (earlier cells and variables).").tag(config=True)
+    context_tokens = Int(1500, help="Token budget of --context (cells and variables).").tag(config=True)
     update_interval = Float(0.1, help="Seconds between live output updates.").tag(config=True)
 
     @validate("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed", "system")
@@ -211,14 +213,19 @@ class QwenMagics(Magics):
         if args.model is None and getattr(provider, "loader", None) is not None:
             self._wait_for_preload(status)
         loader_ = getattr(provider, "loader", None)  # only local providers load a model
-        if loader_ is not None:
-            model = loader_.cached()
-            if model is None:
-                status("⏳ loading the model…")
-            elif model.lock.locked():
-                status("⏳ the model is busy with another generation (the panel?); waiting…")
         try:
+            if loader_ is not None:
+                model = loader_.cached()
+                if model is None:
+                    status("⏳ loading the model…")
+                elif model.lock.locked():
+                    status("⏳ the model is busy with another generation (the panel?); waiting…")
             result = engine.run(prompt, config, provider=provider, sinks=[sink])
+        except KeyboardInterrupt:
+            # An interrupt that lands before the streamer takes over (it turns later ones
+            # into a cancelled result): one line, not a traceback through the display code.
+            status("⏹ interrupted — nothing inserted")
+            raise GenerationCancelled("interrupted — nothing was inserted.") from None
         except Exception:
             # The error below says it all; a "⏳ loading…" left above it would say the cell
             # is still working.

@@ -261,7 +261,10 @@ class TokenStreamer:
             finish_reason = "cancelled"
         else:
             finish_reason = finished.finish_reason
-        completion = counted if finished is None or finished.completion_tokens is None else finished.completion_tokens
+        reported = finished.completion_tokens if finished else None
+        completion = counted if reported is None else reported
+        if finished and finished.prompt_tokens and not prompt.prompt_tokens:
+            prompt = PromptRead(finished.prompt_tokens, prompt.reused_tokens)
         result = GenerationResult(
             text=text,
             finish_reason=finish_reason,

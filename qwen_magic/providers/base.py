@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..config import GenerationConfig
 
@@ -52,9 +52,10 @@ class Finished:
 
     finish_reason: str
     completion_tokens: int | None = None
+    prompt_tokens: int | None = None  # for backends that only know it at the end (remote servers)
 
 
-StreamEvent = Union[PromptRead, TextDelta, Finished]
+StreamEvent = PromptRead | TextDelta | Finished
 
 
 @runtime_checkable

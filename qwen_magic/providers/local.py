@@ -19,7 +19,7 @@ from typing import Any
 from ..config import GenerationConfig, ModelConfig
 from ..errors import ContextOverflowError
 from ..loader import GgufModelLoader, LoadedModel
-from ..prefix_cache import PrefixStateCache
+from ..prefix_cache import PrefixStateCache, common_prefix
 from ..speculative import DraftBudget, PromptLookupDrafter, SpeculativeStats, speculative_decode
 from .base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
 
@@ -40,8 +40,8 @@ class StopMatcher:
         if hits:
             out, self.pending = self.pending[: min(hits)], ""
             return out, True
-        hold = max((k for s in self.stops for k in range(1, len(s)) if self.pending.endswith(s[:k])),
-                   default=0)
+        hold = max((k for s in self.stops for k in range(1, len(s))
+                    if self.pending.endswith(s[:k])), default=0)
         out = self.pending[: len(self.pending) - hold]
         self.pending = self.pending[len(out):]
         return out, False
@@ -49,15 +49,6 @@ class StopMatcher:
     def flush(self) -> str:
         out, self.pending = self.pending, ""
         return out
-
-
-def _longest_prefix(a: Any, b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class QwenLocalProvider:
@@ -152,7 +143,7 @@ class QwenLocalProvider:
             temp=config.temperature, repeat_penalty=config.repeat_penalty,
         )
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
-        keep = min(_longest_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
+        keep = min(common_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
         _LlamaState(llama).truncate(keep)
         llama.eval(tokens[keep:])
         first = sampler.sample(llama._ctx, -1)

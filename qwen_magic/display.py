@@ -67,6 +67,11 @@ class NotebookSink(BaseSink):
         else:
             note = result.stats_line() if self.footer else ""
         shown = render(result.text, self.fmt, result.code)
+        markdown = shown.get("text/markdown")
+        if markdown is not None and markdown.count("```") % 2:
+            # Cut off inside a code block (max_tokens, Stop): close it, or the footer would
+            # render as part of the code.
+            shown["text/markdown"] = markdown.rstrip("\n") + "\n```"
         if note:
             shown = {mime: f"{body}\n\n{'*' + note + '*' if mime == 'text/markdown' else note}"
                      for mime, body in shown.items()}

@@ -267,6 +267,22 @@ class GgufModelLoader:
             return model
 
 
+def llama_kwargs(path: Path, config: ModelConfig) -> dict[str, Any]:
+    """The ``llama_cpp.Llama`` arguments for ``config`` (the benchmark's raw baseline uses the
+    very same ones, so that it measures the product's layers and nothing else)."""
+    return dict(
+        model_path=str(path),
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        n_threads_batch=config.n_threads,
+        n_batch=config.n_batch,
+        flash_attn=config.flash_attn,
+        use_mmap=config.use_mmap,
+        n_gpu_layers=0,
+        verbose=config.verbose,
+    )
+
+
 def _create_llama(path: Path, config: ModelConfig) -> Any:
     try:
         from llama_cpp import Llama
@@ -275,17 +291,7 @@ def _create_llama(path: Path, config: ModelConfig) -> Any:
             f"llama-cpp-python is not installed ({exc}); run `pip install llama-cpp-python`."
         ) from exc
     try:
-        return Llama(
-            model_path=str(path),
-            n_ctx=config.n_ctx,
-            n_threads=config.n_threads,
-            n_threads_batch=config.n_threads,
-            n_batch=config.n_batch,
-            flash_attn=config.flash_attn,
-            use_mmap=config.use_mmap,
-            n_gpu_layers=0,
-            verbose=config.verbose,
-        )
+        return Llama(**llama_kwargs(path, config))
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelLoadError(
             f"llama.cpp could not load {path}: {exc}. Download a fresh copy with `{PULL_HINT}`."

@@ -16,7 +16,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
 from . import engine, loader
@@ -151,7 +151,12 @@ class QwenMagics(Magics):
         self._preload = threading.Thread(target=load, name="qwen-magic-preload", daemon=True)
         self._preload.start()
 
-    def _wait_for_preload(self, status: Any) -> None:
+    @property
+    def loading(self) -> bool:
+        """Whether the background load started by %load_ext is still running."""
+        return bool(self._preload and self._preload.is_alive())
+
+    def wait_for_preload(self, status: Any) -> None:
         thread = self._preload
         if thread is None or not thread.is_alive():
             return
@@ -183,7 +188,11 @@ class QwenMagics(Magics):
 
     # -- %%qwen ---------------------------------------------------------------------------
 
+    # no_var_expand on every entry point: IPython would otherwise evaluate `{expr}` and
+    # `$name` in the magic line as Python before we see it — running code the user meant
+    # as prompt text, and undoing the `{{name}}` escape — whenever the whole line expands.
     @cell_magic("qwen")
+    @no_var_expand
     def qwen_cell(self, line: str, cell: str | None = None) -> None:
         args, words = parse_cell_args(line)
         if args.help:
@@ -211,7 +220,7 @@ class QwenMagics(Magics):
         fmt = args.format or self.format
         sink, status = self._output(fmt, args)
         if args.model is None and getattr(provider, "loader", None) is not None:
-            self._wait_for_preload(status)
+            self.wait_for_preload(status)
         loader_ = getattr(provider, "loader", None)  # only local providers load a model
         try:
             if loader_ is not None:
@@ -258,6 +267,7 @@ class QwenMagics(Magics):
     # -- %qwen ----------------------------------------------------------------------------
 
     @line_magic("qwen")
+    @no_var_expand
     def qwen_line(self, line: str) -> Any:
         command, _, rest = line.strip().partition(" ")
         rest = rest.strip()
@@ -273,6 +283,7 @@ class QwenMagics(Magics):
         return self.qwen_cell(line, None)
 
     @line_magic("qwen_oneline")
+    @no_var_expand
     def qwen_oneline(self, line: str) -> None:
         """A ``%%qwen <prompt>`` cell with no body, rewritten by :func:`one_line_cells`."""
         return self.qwen_cell(line, None)
@@ -299,7 +310,7 @@ class QwenMagics(Magics):
                 "model": str(path),
                 "size_mb": round(path.stat().st_size / 1024**2, 1),
                 "loaded": model is not None,
-                "loading": bool(self._preload and self._preload.is_alive()),
+                "loading": self.loading,
                 "n_ctx": model.config.n_ctx if model else self.n_ctx,
                 "n_threads": model.config.n_threads if model else self.n_threads,
                 "load_seconds": round(model.load_seconds, 2) if model else None,

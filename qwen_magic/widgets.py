@@ -19,6 +19,7 @@ import html
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -99,15 +100,21 @@ class FrontEnd:
 
     ipylab's front-end model announces itself with a ``lab_ready`` message once the
     browser has created it; until then (or forever, in classic Notebook, VS Code or a
-    headless run) we must not pretend that a command will do anything.
+    headless run) we must not pretend that a command will do anything. It is created on
+    the first Insert, not with the panel: front ends without ipylab (VS Code) may prompt
+    the user to fetch unknown widget code, which nobody should see just for opening a panel.
     """
 
     INSERT_COMMAND = "notebook:insert-cell-below"
     TEXT_COMMAND = "notebook:replace-selection"
 
-    def __init__(self) -> None:
+    def __init__(self, create: bool = True) -> None:
         self.ready = False
         self.app: Any = None
+        self._lock = threading.Lock()
+        self._waiting: list[Callable[[], None]] = []
+        if not create:
+            return
         try:
             from ipylab import JupyterFrontEnd
         except ImportError:  # ipylab is a dependency, but a broken install must not break the panel
@@ -120,7 +127,33 @@ class FrontEnd:
         self.app.on_ready(self._on_ready)
 
     def _on_ready(self) -> None:
-        self.ready = True
+        with self._lock:
+            self.ready = True
+            waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            callback()
+
+    def when_ready(self, callback: Callable[[], None], timeout: float,
+                   on_timeout: Callable[[], None]) -> None:
+        """Run ``callback`` once the front end has announced itself, else ``on_timeout``.
+
+        The announcement is a comm message the kernel handles only after the current one
+        (a button click) returns, so waiting must be a callback, never a blocking wait.
+        """
+        once = threading.Lock()
+
+        def run(action: Callable[[], None]) -> None:
+            if once.acquire(blocking=False):  # whichever comes first, and only that one
+                action()
+
+        with self._lock:
+            if not self.ready and self.app is not None:
+                self._waiting.append(lambda: run(callback))
+                timer = threading.Timer(timeout, run, args=(on_timeout,))
+                timer.daemon = True
+                timer.start()
+                return
+        run(callback if self.ready else on_timeout)
 
     def can_insert(self) -> bool:
         if not self.ready or self.app is None:
@@ -133,9 +166,9 @@ class FrontEnd:
         """A new code cell below the active one, holding ``code``; never executed."""
         if not self.can_insert():
             return False
-        # Both commands act on the active notebook. Lumino runs a command synchronously
-        # when it arrives, so the new cell is active (and the text lands in it) by the time
-        # the second message is handled.
+        # Both commands act on the active notebook (clicking the panel made its cell the
+        # active one). Lumino runs a command synchronously as it arrives, so the new cell
+        # is active, its editor ready, when the second message sets its text.
         self.app.commands.execute(self.INSERT_COMMAND)
         self.app.commands.execute(self.TEXT_COMMAND, {"text": code.rstrip("\n")})
         return True
@@ -263,24 +296,29 @@ class QwenPanel(widgets.VBox):
         self.result: GenerationResult | None = None
         self._closed = threading.Event()
         self._nonce = itertools.count(1)
-        self._status_text = ""
+        self._status_serial = 0
+        self._insert_pending = False
+        self.frontend_timeout = 5.0  # JupyterLab answers in well under a second
         if update_interval is None:
             update_interval = getattr(self.magics, "update_interval", 0.15)
         self.update_interval = update_interval
         self.poll_interval = poll_interval
 
         unknown = set(settings) - set(PANEL_SETTINGS)
-        if unknown:
-            raise ConfigError(
-                f"Unknown panel setting(s): {', '.join(sorted(unknown))}. "
-                f"Valid: {', '.join(PANEL_SETTINGS)}, prompt, magics, provider."
-            )
-        start = self._initial_config().replace(**settings)
+        try:
+            if unknown:
+                raise ConfigError(
+                    f"Unknown panel setting(s): {', '.join(sorted(unknown))}. "
+                    f"Valid: {', '.join(PANEL_SETTINGS)}, prompt, magics, provider."
+                )
+            start = self._initial_config().replace(**settings)
+        except ConfigError:
+            super().close()  # the widget's comm is already open; do not leak it
+            raise
 
         self._build(prompt, start)
         self.add_class("qwen-panel")
 
-        frontend()  # created now so that ipylab's front end has announced itself by the first click
         self._apply_state()
         self.refresh_status()
         self._watcher: threading.Thread | None = None
@@ -425,7 +463,7 @@ class QwenPanel(widgets.VBox):
         colour = {"info": "inherit", "error": "var(--jp-error-color1, #c62828)",
                   "busy": "var(--jp-warn-color1, #e65100)"}[kind]
         text = f'<span style="color:{colour}">{html.escape(message)}</span>' if message else ""
-        self._status_text = message
+        self._status_serial += 1
         if self.status.value != text:
             self.status.value = text
 
@@ -444,17 +482,18 @@ class QwenPanel(widgets.VBox):
             return ("⚠ no model found — run <code>%qwen pull</code> to download it "
                     "(see <code>%qwen status</code>)")
         loader = getattr(provider, "loader", None)
-        if loader is None:
-            name = provider.describe().get("model") or provider.name
-            return f"● {html.escape(str(name))} · {html.escape(provider.name)} provider"
+        if loader is None:  # a remote server or a test fake: nothing loads in this kernel
+            about = provider.describe()
+            where = f" at {about['endpoint']}" if about.get("endpoint") else ""
+            name = about.get("model") or "the server's model"
+            return html.escape(f"● {name} · {provider.name} provider{where}")
         model = loader.cached()
         if model is None:
             try:
                 name = loader.resolve().name
             except QwenMagicError as exc:
                 return f"⚠ {html.escape(str(exc))}"
-            preload = getattr(self.magics, "_preload", None)
-            if preload is not None and preload.is_alive():
+            if getattr(self.magics, "loading", False):
                 return f"◌ {html.escape(name)} · loading…"
             return f"○ {html.escape(name)} · not loaded yet (loads on first Generate)"
         busy = " · <b>busy</b>" if model.lock.locked() else ""
@@ -600,7 +639,9 @@ class QwenPanel(widgets.VBox):
             message = str(error) if isinstance(error, QwenMagicError) \
                 else f"{type(error).__name__}: {error}"
             self._say(f"⚠ {message}", "error")
-        elif result is None or result.finish_reason == "cancelled":
+        elif result is None:
+            self._say("■ stopped before the model started.")
+        elif result.finish_reason == "cancelled":
             self._say("■ stopped — partial answer shown; Insert is off for a cut-off answer.")
         elif not result.code.strip():
             self._say("✓ done — the answer has no code to insert.")
@@ -630,18 +671,40 @@ class QwenPanel(widgets.VBox):
     def _on_insert(self, _: Any = None) -> None:
         self.insert()
 
-    def insert(self) -> bool:
-        """Insert the code as a new cell below the active one; True if the front end took it."""
+    def insert(self) -> str:
+        """Insert the code as a new cell below the active one (what Insert as cell does).
+
+        Returns "inserted", "pending" (waiting for the front end to answer, at most
+        ``frontend_timeout`` seconds), "unavailable" (it said so) or "nothing".
+        """
         code = self._code()
         if not code.strip() or self.result is None or self.result.finish_reason == "cancelled":
             self._say("Nothing to insert: generate a complete answer first.", "error")
-            return False
-        if frontend().insert_cell_below(code):
+            return "nothing"
+        if self._insert_pending:
+            return "pending"  # a second click while the front end has not answered yet
+        front = frontend()
+        if front.ready:
+            return self._insert_now(front, code)
+        self._insert_pending = True
+        self._say("◌ asking the front end for a new cell…")
+        outcome: list[str] = []
+        front.when_ready(lambda: outcome.append(self._insert_now(front, code)),
+                         self.frontend_timeout, lambda: outcome.append(self._no_frontend()))
+        return outcome[0] if outcome else "pending"
+
+    def _insert_now(self, front: FrontEnd, code: str) -> str:
+        self._insert_pending = False
+        if front.insert_cell_below(code):
             self._say("↳ inserted as a new cell below (not run).")
-            return True
+            return "inserted"
+        return self._no_frontend()
+
+    def _no_frontend(self) -> str:
+        self._insert_pending = False
         self._say("This front end offers the panel no way to insert a cell: run "
                   "`%qwen insert` in a cell to get the code as the next cell.", "error")
-        return False
+        return "unavailable"
 
     def _on_copy(self, _: Any = None) -> None:
         self.copy()
@@ -655,11 +718,19 @@ class QwenPanel(widgets.VBox):
         script = copy_script(code, next(self._nonce))
         self._script.outputs = ({"output_type": "display_data", "metadata": {},
                                  "data": {"application/javascript": script, "text/plain": ""}},)
-        if frontend().ready:
-            self._say("✓ code copied to the clipboard.")
-        else:
-            self._say("Asked the front end to copy the code; if nothing arrived, select it "
-                      "above and press Ctrl+C.")
+        # Whether the script ran cannot be reported back; that the front end is JupyterLab
+        # or Notebook 7 (which run it) can, once ipylab has answered.
+        self._say("◌ copying…")
+        serial = self._status_serial
+
+        def say(message: str) -> None:
+            if self._status_serial == serial:  # nothing newer was said in the meantime
+                self._say(message)
+
+        frontend().when_ready(
+            lambda: say("✓ code copied to the clipboard."), self.frontend_timeout,
+            lambda: say("✓ code sent to the clipboard; if your front end blocked it, "
+                        "select the code above and press Ctrl+C."))
         return True
 
     def _on_defaults(self, _: Any = None) -> None:

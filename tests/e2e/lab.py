@@ -51,10 +51,15 @@ class Notebook:
     def open(self) -> Notebook:
         self.page.goto(self.server.notebook_url(self.name))
         self.page.locator(f"{NOTEBOOK} .jp-Cell").first.wait_for()
-        # The kernel is up when the status bar says so; running a cell earlier would queue
-        # it behind the kernel start anyway, but the screenshots would show "Connecting".
-        expect(self.page.locator("#jp-main-statusbar")).to_contain_text(
-            "Idle", timeout=UI_TIMEOUT_MS)
+        # The kernel is up when the front end says so; running a cell earlier would queue it
+        # behind the kernel start anyway, but the screenshots would show "Connecting".
+        if self.server.app == "notebook":  # Notebook 7 has no status bar, only the toolbar
+            expect(self.page.locator(".jp-NotebookPanel-toolbar")).to_contain_text(
+                "Python 3", timeout=UI_TIMEOUT_MS)
+            self.wait_idle(UI_TIMEOUT_MS)
+        else:
+            expect(self.page.locator("#jp-main-statusbar")).to_contain_text(
+                "Idle", timeout=UI_TIMEOUT_MS)
         return self
 
     # -- reading --------------------------------------------------------------------------

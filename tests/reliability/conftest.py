@@ -49,13 +49,14 @@ def start_kernel(
     argv_prefix: list[str] | None = None,
     preload: bool = False,
     load: bool = True,
+    transport: str = "tcp",
 ) -> Kernel:
     """A kernel with qwen_magic loaded (and the model too, unless ``load`` is False)."""
     full_env = {"QWEN_MAGIC_MODEL": str(model), **(env or {})}
     # The user cache would be a second place to find a model; an empty one keeps the
     # search path to what each test names.
     full_env.setdefault("XDG_CACHE_HOME", str(workdir / "cache"))
-    kernel = Kernel(env=full_env, cwd=workdir, argv_prefix=argv_prefix)
+    kernel = Kernel(env=full_env, cwd=workdir, argv_prefix=argv_prefix, transport=transport)
     try:
         kernel.ok(SETUP.format(n_ctx=N_CTX, preload=preload, precious=PRECIOUS))
         if load:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,8 +70,16 @@ class Kernel:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         argv_prefix: list[str] | None = None,
+        transport: str = "tcp",
     ) -> None:
-        self.km = KernelManager(kernel_name="python3")
+        if transport == "ipc":
+            # Unix sockets: the only way to reach a kernel that has no network at all.
+            # Their paths must stay short (108 bytes), hence a fresh folder under /tmp.
+            ipc_dir = tempfile.mkdtemp(prefix="qk-")
+            self.km = KernelManager(kernel_name="python3", transport="ipc",
+                                    ip=os.path.join(ipc_dir, "k"))
+        else:
+            self.km = KernelManager(kernel_name="python3")
         if argv_prefix:
             # e.g. setpriv: the kernel process itself runs with fewer privileges.
             spec = self.km.kernel_spec

@@ -117,10 +117,19 @@ def test_braces_are_left_as_written(kernel: Kernel, baseline: int) -> None:
         "d = {'a': 1, 'b': {'c': 2}}; f'{x:>10}' {0} {x.y} { and } and {unbalanced")
     notice = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(notice) == 1 and "{undefined} is not a variable" in notice[0], done.stderr
-    # The magic line is not expanded by IPython either: $x and {expr} stay text.
-    done = kernel.run("%%qwen --no-insert -t 0 -n 2 tell me about $HOME and {1+1} and {n_rows}")
-    assert done.status == "ok", done.error_lines
-    assert last_sent(kernel) == "tell me about $HOME and {1+1} and 12"
+    # The magic line is not expanded by IPython either: $x and {expr} stay text, and the
+    # {{name}} escape holds in one-line cells too (IPython's own expansion would undo it).
+    for cell, sent in (
+        ("%%qwen --no-insert -t 0 -n 2 tell me about $HOME and {1+1} and {n_rows}",
+         "tell me about $HOME and {1+1} and 12"),
+        ("%%qwen --no-insert -t 0 -n 2 rows {n_rows}, literal {{n_rows}}, sum {n_rows+1}",
+         "rows 12, literal {n_rows}, sum {n_rows+1}"),
+        ("%qwen --no-insert -t 0 -n 2 literal {{n_rows}} and {len('abc')}",
+         "literal {n_rows} and {len('abc')}"),
+    ):
+        done = kernel.run(cell)
+        assert done.status == "ok", done.error_lines
+        assert last_sent(kernel) == sent
     assert_healthy(kernel, loads=baseline, generate=False)
 
 

@@ -116,12 +116,22 @@ def test_interrupt_api_generation(kernel: Kernel, reference: str) -> None:
     # The Python API re-raises KeyboardInterrupt, as any Python call does on Ctrl-C; the
     # partial answer is kept in qwen_magic.engine.last_result.
     loads = load_count(kernel)
-    msg_id = kernel.submit(
+    kernel.ok("from qwen_magic.streaming import BaseSink\n"
+              "class Ticks(BaseSink):\n"
+              "    def on_text(self, delta, text):\n"
+              "        print('.', end='', flush=True)  # lets the test see tokens arrive")
+    fired: list[bool] = []
+
+    def watch(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream" and not fired:
+            fired.append(True)
+            kernel.interrupt()
+
+    done = kernel.collect(kernel.submit(
         "qwen_magic.generate('write a long tutorial about Python decorators', "
-        "max_tokens=400, temperature=0, provider=api_provider)")
-    time.sleep(2.0)  # prompt read and a few tokens out
-    kernel.interrupt()
-    done = kernel.collect(msg_id)
+        "max_tokens=400, temperature=0, provider=api_provider, sinks=[Ticks()])"),
+        on_message=watch)
+    assert fired
     assert done.status == "error" and done.error is not None
     assert done.error["ename"] == "KeyboardInterrupt"
     assert kernel.eval("qwen_magic.engine.last_result.finish_reason") == "cancelled"

@@ -88,8 +88,8 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture(autouse=True)
 def no_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
-    # No browser here: a front end that never said lab_ready, unless a test puts one in.
-    monkeypatch.setattr(widgets, "_frontend", widgets.FrontEnd())
+    # No browser here: no ipylab front end at all, unless a test puts one in.
+    monkeypatch.setattr(widgets, "_frontend", widgets.FrontEnd(create=False))
     monkeypatch.setattr(widgets, "_last_code", None)
 
 
@@ -441,7 +441,7 @@ def test_insert_without_a_front_end_points_to_qwen_insert(shell):
     try:
         panel.generate("add")
         panel.wait(5)
-        assert panel.insert() is False
+        assert panel.insert() == "unavailable"
         assert "%qwen insert" in panel.status.value
         shell.inserted.clear()
         shell.run_line_magic("qwen", "insert")
@@ -461,24 +461,59 @@ class FakeCommands:
         self.executed.append((command_id, args))
 
 
-def test_insert_through_the_front_end(make_panel, monkeypatch):
-    front = widgets.FrontEnd()
+def fake_frontend(monkeypatch: pytest.MonkeyPatch) -> widgets.FrontEnd:
+    front = widgets.FrontEnd(create=False)
     front.app = type("App", (), {"commands": FakeCommands()})()
     monkeypatch.setattr(widgets, "_frontend", front)
+    return front
+
+
+INSERTED = [
+    ("notebook:insert-cell-below", None),
+    ("notebook:replace-selection", {"text": "def add(a, b):\n    return a + b"}),
+]
+
+
+def test_insert_waits_for_the_front_end_to_answer(make_panel, monkeypatch):
+    front = fake_frontend(monkeypatch)
+    panel = make_panel()
+    assert panel.insert() == "nothing"  # no answer yet
+    panel.generate("add")
+    panel.wait(5)
+    # ipylab's lab_ready arrives after this click has been handled: the insert waits for it.
+    assert panel.insert() == "pending" and front.app.commands.executed == []
+    assert panel.insert() == "pending"  # a second click does not make a second cell
+    front._on_ready()
+    assert front.app.commands.executed == INSERTED
+    assert "not run" in panel.status.value
+    assert panel.insert() == "inserted" and front.app.commands.executed == INSERTED * 2
+
+
+def test_insert_gives_up_when_the_front_end_never_answers(make_panel, monkeypatch):
+    front = fake_frontend(monkeypatch)
+    panel = make_panel()
+    panel.frontend_timeout = 0.05
+    panel.generate("add")
+    panel.wait(5)
+    assert panel.insert() == "pending"
+    wait_until(lambda: "%qwen insert" in panel.status.value)
+    front._on_ready()  # too late: the timeout answered, and nothing is inserted behind its back
+    assert front.app.commands.executed == []
+    assert panel.insert() == "inserted"  # the next click works at once
+
+
+def test_insert_refuses_a_front_end_without_the_notebook_command(make_panel, monkeypatch):
+    front = fake_frontend(monkeypatch)
+    front.app.commands.list_commands = lambda: ["console:create"]
+    front._on_ready()
     panel = make_panel()
     panel.generate("add")
     panel.wait(5)
-    assert panel.insert() is False  # not announced yet: never pretend
-    front._on_ready()
-    assert panel.insert() is True
-    assert front.app.commands.executed == [
-        ("notebook:insert-cell-below", None),
-        ("notebook:replace-selection", {"text": "def add(a, b):\n    return a + b"}),
-    ]
-    assert "not run" in panel.status.value
+    assert panel.insert() == "unavailable" and front.app.commands.executed == []
 
 
-def test_copy_sends_the_code_to_the_browser(make_panel):
+def test_copy_sends_the_code_to_the_browser(make_panel, monkeypatch):
+    front = fake_frontend(monkeypatch)
     panel = make_panel()
     assert panel.copy() is False  # nothing yet
     panel.generate("add")
@@ -487,6 +522,9 @@ def test_copy_sends_the_code_to_the_browser(make_panel):
     first = panel._script.outputs[0]["data"]["application/javascript"]
     assert '"def add(a, b):\\n    return a + b\\n"' in first
     assert "navigator.clipboard.writeText" in first
+    assert "copying" in panel.status.value
+    front._on_ready()  # JupyterLab answered: it runs the script
+    assert "copied to the clipboard" in panel.status.value
     panel.copy()
     # A new script each time: the front end renders (runs) only what changed.
     assert panel._script.outputs[0]["data"]["application/javascript"] != first
@@ -501,3 +539,17 @@ def test_generation_publishes_qwen_like_a_cell(shell):
         assert shell.user_ns["_qwen"] is panel.result
     finally:
         panel.close()
+
+
+def test_copy_without_a_known_front_end_says_how_to_copy_by_hand(make_panel):
+    panel = make_panel()
+    panel.generate("add")
+    panel.wait(5)
+    assert panel.copy() is True
+    assert "Ctrl+C" in panel.status.value
+
+
+def test_panel_creates_no_front_end_until_asked(make_panel, monkeypatch):
+    monkeypatch.setattr(widgets, "_frontend", None)
+    make_panel()
+    assert widgets._frontend is None  # no ipylab model just for showing the panel

@@ -1,0 +1,246 @@
+"""What `qwen-magic bench` asks each path, interleaved over rounds.
+
+Every scenario runs its paths in an order that rotates from one trial to the next, so slow
+drift on a shared machine (other processes, thermal limits) falls on every path alike, and
+every ratio is taken between samples of the same trial.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .bench_paths import ApiPath, MagicPath, RawPath, Sample
+from .bench_prompts import (
+    CONTEXT_QUESTIONS,
+    EDIT_REQUESTS,
+    SHORT_REQUESTS,
+    build_context,
+    with_context,
+)
+from .config import GenerationConfig
+from .providers.base import GenerationRequest
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to run. ``quick`` is about a minute on 2 idle cores; the default ~10."""
+
+    rounds: int = 3
+    short_prompts: int = 3
+    short_tokens: int = 128
+    context_tokens: int = 1500
+    context_answer_tokens: int = 16
+    alternations: int = 3  # visits of each of the two contexts
+    edit_prompts: int = 3
+    edit_tokens: int = 256
+    probes: int = 2
+    raw_alternating: bool = True
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(rounds=2, short_prompts=1, short_tokens=32, context_tokens=400,
+                   context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=96,
+                   probes=1, raw_alternating=False)
+
+
+def stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return {"min": None, "median": None, "max": None, "n": 0}
+    return {"min": min(kept), "median": statistics.median(kept), "max": max(kept), "n": len(kept)}
+
+
+def rotated(items: Sequence[str], shift: int) -> list[str]:
+    shift %= len(items)
+    return list(items[shift:]) + list(items[:shift])
+
+
+class Bench:
+    """The three paths over one model file, and the resets that make trials comparable."""
+
+    def __init__(self, raw: RawPath, magic: MagicPath, plan: Plan) -> None:
+        from .engine import get_provider
+
+        self.raw, self.magic, self.plan = raw, magic, plan
+        self.provider: Any = get_provider()
+        self.api = ApiPath("api")
+
+    def count(self, text: str) -> int:
+        return len(self.raw.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prompt_tokens(self, prompt: str, config: GenerationConfig) -> list[int]:
+        return self.provider.tokenize(GenerationRequest.from_prompt(prompt, config))
+
+    def reset(self, path: str) -> None:
+        """Forget every cached prompt state of ``path``, so its next prompt is read in full."""
+        if path == "raw":
+            self.raw.reset()
+            return
+        from .providers.local import prefix_cache_for
+
+        model = self.provider.loader.load()
+        with model.lock:
+            model.llama.reset()
+            prefix_cache_for(model.llama, model.config.prefix_cache_mb).clear()
+
+    def run(self, path: str, prompt: str, config: GenerationConfig) -> Sample:
+        if path == "raw":
+            request = GenerationRequest.from_prompt(prompt, config)
+            return self.raw.run(request, self.prompt_tokens(prompt, config))
+        if path == "magic":
+            return self.magic.run(prompt, config)
+        if path == "plain":
+            sample = ApiPath("plain").run(prompt, config.replace(speculative="off"))
+            return sample
+        if path == "speculative":
+            return ApiPath("speculative").run(prompt, config.replace(speculative="on"))
+        return self.api.run(prompt, config)
+
+
+def _greedy(seed: int, max_tokens: int) -> GenerationConfig:
+    # Temperature 0 and a fixed seed: every path decodes the same tokens, so rates compare.
+    return GenerationConfig(temperature=0.0, seed=seed, max_tokens=max_tokens)
+
+
+def short_requests(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Decode speed, time to first token and prompt speed on fixed short code requests."""
+    plan, paths = bench.plan, ("raw", "api", "magic")
+    trials: list[dict[str, Sample]] = []
+    for round_ in range(plan.rounds):
+        for i, prompt in enumerate(SHORT_REQUESTS[: plan.short_prompts]):
+            config = _greedy(1000 + i, plan.short_tokens)
+            trial: dict[str, Sample] = {}
+            for path in rotated(paths, len(trials)):
+                bench.reset(path)
+                trial[path] = bench.run(path, prompt, config)
+            trials.append(trial)
+            progress(f"short round {round_ + 1} prompt {i + 1}: " + ", ".join(
+                f"{p} {s.decode_tok_s or 0:.1f} tok/s" for p, s in trial.items()))
+    return summarize_paths(trials, paths)
+
+
+def summarize_paths(trials: list[dict[str, Sample]], paths: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"trials": len(trials), "paths": {}}
+    for path in paths:
+        samples = [t[path] for t in trials]
+        entry: dict[str, Any] = {
+            "ttft_s": stats([s.ttft_s for s in samples]),
+            "prompt_tok_s": stats([s.prompt_tok_s for s in samples]),
+            "decode_tok_s": stats([s.decode_tok_s for s in samples]),
+            "completion_tokens": stats([s.completion_tokens for s in samples]),
+            "prompt_tokens": stats([s.new_prompt_tokens for s in samples]),
+        }
+        if path != "raw":
+            entry["decode_ratio_vs_raw"] = stats([_ratio(t[path].decode_tok_s, t["raw"].decode_tok_s)
+                                                  for t in trials])
+            entry["ttft_delta_vs_raw_s"] = stats([t[path].ttft_s - t["raw"].ttft_s for t in trials])
+            entry["same_text_as_raw"] = sum(t[path].text == t["raw"].text for t in trials)
+        updates = [s.extra["display_updates"] for s in samples if "display_updates" in s.extra]
+        if updates:
+            entry["display_updates"] = stats(updates)
+        out["paths"][path] = entry
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def shared_prefix(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+    """A second cell sharing a long context with the first: how much sooner its first token."""
+    plan, paths = bench.plan, ("raw", "api", "magic")
+    context = build_context("analysis", plan.context_tokens, bench.count)
+    per_path: dict[str, list[tuple[Sample, Sample]]] = {p: [] for p in paths}
+    for round_ in range(plan.rounds):
+        for path in rotated(paths, round_):
+            bench.reset(path)
+            config = _greedy(7, plan.context_answer_tokens)
+            first = bench.run(path, with_context(context, CONTEXT_QUESTIONS[0]), config)
+            second = bench.run(path, with_context(context, CONTEXT_QUESTIONS[1]), config)
+            per_path[path].append((first, second))
+        progress(f"shared prefix round {round_ + 1}: " + ", ".join(
+            f"{p} {v[-1][0].ttft_s:.2f}s→{v[-1][1].ttft_s:.2f}s" for p, v in per_path.items()))
+    out: dict[str, Any] = {"context_tokens": bench.count(context), "paths": {}}
+    for path, pairs in per_path.items():
+        out["paths"][path] = {
+            "first_ttft_s": stats([a.ttft_s for a, _ in pairs]),
+            "second_ttft_s": stats([b.ttft_s for _, b in pairs]),
+            "second_new_tokens": stats([b.new_prompt_tokens for _, b in pairs]),
+            "speedup": stats([_ratio(a.ttft_s, b.ttft_s) for a, b in pairs]),
+        }
+    return out
+
+
+def alternating(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Two long contexts (a cell's notebook and the panel's) asked in turn: A, B, A, B, ..."""
+    plan = bench.plan
+    paths = ("raw", "api") if plan.raw_alternating else ("api",)
+    contexts = {name: build_context(kind, plan.context_tokens, bench.count)
+                for name, kind in (("A", "analysis"), ("B", "text"))}
+    out: dict[str, Any] = {"context_tokens": {k: bench.count(v) for k, v in contexts.items()},
+                           "visits": plan.alternations, "paths": {}}
+    for path in paths:
+        bench.reset(path)
+        first: dict[str, float] = {}
+        returns: list[dict[str, Any]] = []
+        for visit in range(plan.alternations):
+            for name, context in contexts.items():
+                question = CONTEXT_QUESTIONS[visit % len(CONTEXT_QUESTIONS)]
+                sample = bench.run(path, with_context(context, question),
+                                   _greedy(11, plan.context_answer_tokens))
+                if name not in first:
+                    first[name] = sample.ttft_s
+                else:
+                    returns.append({"context": name, "ttft_s": sample.ttft_s,
+                                    "new_tokens": sample.new_prompt_tokens,
+                                    "speedup": first[name] / sample.ttft_s})
+        progress(f"alternating {path}: first " + ", ".join(f"{k} {v:.2f}s" for k, v in first.items())
+                 + "; returns " + ", ".join(f"{r['context']} {r['ttft_s']:.2f}s" for r in returns))
+        out["paths"][path] = {
+            "first_ttft_s": first,
+            "returns": returns,
+            "return_ttft_s": stats([r["ttft_s"] for r in returns]),
+            "speedup": stats([r["speedup"] for r in returns]),
+        }
+    return out
+
+
+def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Edit-style requests: plain decoding against prompt-lookup speculative decoding."""
+    plan = bench.plan
+    paths = ("raw", "plain", "speculative", "magic")
+    trials: list[dict[str, Sample]] = []
+    for round_ in range(plan.rounds):
+        for i, prompt in enumerate(EDIT_REQUESTS[: plan.edit_prompts]):
+            config = _greedy(2000 + i, plan.edit_tokens)
+            trial: dict[str, Sample] = {}
+            for path in rotated(paths, len(trials)):
+                bench.reset(path)
+                trial[path] = bench.run(path, prompt, config)
+            trials.append(trial)
+            spec = trial["speculative"]
+            progress(f"edit round {round_ + 1} prompt {i + 1}: " + ", ".join(
+                f"{p} {s.decode_tok_s or 0:.1f} tok/s" for p, s in trial.items())
+                + f"; accepted {spec.extra.get('accepted')}/{spec.extra.get('drafted')}")
+    out = summarize_paths(trials, paths)
+    for path in ("speculative", "magic"):
+        out["paths"][path]["decode_ratio_vs_plain"] = stats(
+            [_ratio(t[path].decode_tok_s, t["plain"].decode_tok_s) for t in trials])
+    divergences = []
+    for n, t in enumerate(trials):
+        a, b = t["plain"].text, t["speculative"].text
+        if a != b:
+            at = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                      min(len(a), len(b)))
+            divergences.append({"trial": n, "at_char": at, "plain": a[max(0, at - 30):at + 30],
+                                "speculative": b[max(0, at - 30):at + 30]})
+    drafted = sum(t["speculative"].extra.get("drafted", 0) for t in trials)
+    accepted = sum(t["speculative"].extra.get("accepted", 0) for t in trials)
+    out["match"] = {"identical": len(trials) - len(divergences), "total": len(trials),
+                    "divergences": divergences}
+    out["acceptance"] = {"drafted": drafted, "accepted": accepted,
+                         "rate": accepted / drafted if drafted else None}
+    return out

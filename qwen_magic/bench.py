@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=int, help="context window (default 4096)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     parser.add_argument("--output", help="also write the JSON to this file")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead: measure the llama.cpp settings behind the defaults "
+                             "(threads, n_batch, flash attention, KV cache type, mmap)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -58,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
     os.environ["QWEN_MAGIC_MODEL"] = model_path
     config = ModelConfig().replace(n_ctx=args.n_ctx, n_threads=args.threads)
     progress = _Progress(quiet=args.json)
+    if args.sweep:
+        return _sweep(args, plan, model_path, config, progress)
     report = run(plan, model_path, config, sections=args.only or SECTIONS,
                  probes=not args.no_probes, progress=progress)
     report["quick"] = bool(args.quick)
@@ -66,6 +71,24 @@ def main(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
     print(text if args.json else format_table(report))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, plan: Any, model_path: str, config: Any, progress: Any) -> int:
+    from .bench_prompts import build_context, with_context
+    from .bench_sweep import format_sweep, sweep
+
+    # A ~500-token notebook prompt: long enough for a stable prompt-speed figure, short
+    # enough that a sweep of eight variants over three rounds takes minutes, not an hour.
+    prompt = with_context(build_context("analysis", 500, lambda text: len(text) // 3),
+                          "Write a function that plots the monthly totals.")
+    result = {"schema": SCHEMA, "machine": machine_info(),
+              "sweep": sweep(model_path, config, args.rounds or plan.rounds, prompt, 64, progress)}
+    result["machine"]["loadavg_end"] = _loadavg()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2) if args.json else format_sweep(result["sweep"]))
     return 0
 
 

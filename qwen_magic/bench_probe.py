@@ -101,7 +101,9 @@ def _path(path: str) -> Any:
 
 def main(argv: list[str]) -> int:
     kind, settings = argv[0], json.loads(argv[1])
-    probes = {"raw": probe_raw, "kernel": probe_kernel}
+    from .bench_sweep import probe_setting
+
+    probes = {"raw": probe_raw, "kernel": probe_kernel, "sweep": probe_setting}
     print(json.dumps(probes[kind](settings)))
     return 0
 

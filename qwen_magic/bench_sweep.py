@@ -7,7 +7,6 @@ The numbers and the choices made from them are in docs/performance.md.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,7 +97,3 @@ def format_sweep(result: dict[str, Any]) -> str:
                      f"{_mmm(v['decode_tok_s'], 1):<22}{_mmm(v['decode_tok_s_median_gap'], 1):<22}"
                      f"{_mmm(v['peak_rss_mb'], 0):<20}")
     return "\n".join(lines)
-
-
-def main_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2)

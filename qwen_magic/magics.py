@@ -160,8 +160,8 @@ class QwenMagics(Magics):
         thread = self._preload
         if thread is None or not thread.is_alive():
             return
-        status("⏳ loading the model (first use in this kernel)…")
-        try:
+        try:  # the status update too: an interrupt can land while it is being sent
+            status("⏳ loading the model (first use in this kernel)…")
             while thread.is_alive():
                 thread.join(0.1)  # short waits so Kernel → Interrupt gets through
         except KeyboardInterrupt:

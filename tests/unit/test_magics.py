@@ -6,34 +6,11 @@ import os
 import signal
 import threading
 
-import pytest
-from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
-
-from qwen_magic import engine
 from qwen_magic.errors import ModelNotFoundError
 from qwen_magic.magic_args import split_line
 from qwen_magic.providers.fallback import FallbackProvider
 from tests.fakes import FakeProvider
-
-CODE_REPLY = ["Here:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```\n", "Done."]
-
-
-@pytest.fixture
-def shell(monkeypatch):
-    """A fresh shell with the extension loaded, outputs captured and inserts recorded."""
-    ip = InteractiveShell.instance()
-    provider = FakeProvider(CODE_REPLY)
-    monkeypatch.setattr(engine, "get_provider", lambda *a, **k: ip.fake_provider)
-    ip.fake_provider = provider
-    ip.display_pub = CapturingDisplayPublisher()
-    ip.inserted = []
-    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: ip.inserted.append(text))
-    ip.run_line_magic("load_ext", "qwen_magic")
-    yield ip
-    ip.run_line_magic("unload_ext", "qwen_magic")
-    ip.user_ns.pop("_qwen", None)
-    InteractiveShell.clear_instance()
+from tests.unit.conftest import CODE_REPLY
 
 
 def last_markdown(ip):

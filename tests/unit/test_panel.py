@@ -12,11 +12,9 @@ import time
 from typing import Any
 
 import pytest
-from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
 
 import qwen_magic
-from qwen_magic import engine, widgets
+from qwen_magic import widgets
 from qwen_magic.errors import ConfigError, ModelNotFoundError
 from qwen_magic.providers.fallback import FallbackProvider
 from qwen_magic.widgets import (
@@ -30,11 +28,12 @@ from qwen_magic.widgets import (
     next_state,
 )
 from tests.fakes import FakeProvider
+from tests.unit.conftest import CODE_REPLY
 
 # ipylab declares `List(Unicode)`, which traitlets warns about on import: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Traits should be given as instances")
 
-CODE_REPLY = ["Here:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```\n", "Done."]
+
 LONG_REPLY = ["```python\n"] + [f"x{i} = {i}\n" for i in range(400)] + ["```\n"]
 
 
@@ -68,22 +67,6 @@ def make_panel() -> Any:
         panel.stop()
         panel.wait(5)
         panel.close()
-
-
-@pytest.fixture
-def shell(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An IPython shell with the extension loaded and a FAKE provider behind every request."""
-    ip = InteractiveShell.instance()
-    ip.fake_provider = FakeProvider(CODE_REPLY)
-    monkeypatch.setattr(engine, "get_provider", lambda *a, **k: ip.fake_provider)
-    ip.display_pub = CapturingDisplayPublisher()
-    ip.inserted = []
-    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: ip.inserted.append(text))
-    ip.run_line_magic("load_ext", "qwen_magic")
-    yield ip
-    ip.run_line_magic("unload_ext", "qwen_magic")
-    ip.user_ns.pop("_qwen", None)
-    InteractiveShell.clear_instance()
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,10 +76,11 @@ class Kernel:
         if transport == "ipc":
             # Unix sockets: the only way to reach a kernel that has no network at all.
             # Their paths must stay short (108 bytes), hence a fresh folder under /tmp.
-            ipc_dir = tempfile.mkdtemp(prefix="qk-")
+            self._ipc_dir: str | None = tempfile.mkdtemp(prefix="qk-")
             self.km = KernelManager(kernel_name="python3", transport="ipc",
-                                    ip=os.path.join(ipc_dir, "k"))
+                                    ip=os.path.join(self._ipc_dir, "k"))
         else:
+            self._ipc_dir = None
             self.km = KernelManager(kernel_name="python3")
         if argv_prefix:
             # e.g. setpriv: the kernel process itself runs with fewer privileges.
@@ -172,6 +174,8 @@ class Kernel:
             self.kc.stop_channels()
         finally:
             self.km.shutdown_kernel(now=True)
+            if self._ipc_dir:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
 
 def one_clear_line(done: Execution) -> str:

@@ -49,13 +49,14 @@ def test_interrupt_stops_generation_keeps_partial_and_the_next_cell_works(model_
         )
         assert interrupted["sent"] is not None, "the answer never started streaming"
         assert reply["status"] == "error" and reply["ename"] == "GenerationCancelled"
-        stopped_after = time.monotonic() - interrupted["sent"]
-        assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"  # generous: shared CPU
         assert "payload" not in reply or not reply["payload"]  # nothing inserted
 
-        reply, messages = execute(client, "print(_qwen.finish_reason, len(_qwen.text) > 40, answer_before)")
+        reply, messages = execute(
+            client, "print(_qwen.finish_reason, len(_qwen.text) > 40, _qwen.completion_tokens < 400, "
+                    "answer_before)")
         printed = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
-        assert printed.strip() == "cancelled True 41"  # partial kept, namespace intact
+        # Partial kept, stopped long before max_tokens (500), the user's namespace intact.
+        assert printed.strip() == "cancelled True True 41"
         reply, messages = execute(client, "%%qwen -t 0 -n 40 write hello world in python")
         assert reply["status"] == "ok"
         assert any(p.get("source") == "set_next_input" for p in reply.get("payload", []))

@@ -398,7 +398,7 @@ def test_stop_mid_answer_closes_the_stream(server):
     start = time.monotonic()
     result = streamer.run(GenerationRequest.from_prompt("x"))
     assert result.finish_reason == "cancelled" and result.text == "def "
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5
     # The server sees the connection close: that is how real servers stop generating.
     assert server.disconnected.wait(3)
 
@@ -410,7 +410,7 @@ def test_stop_while_the_server_is_silent_does_not_wait_for_it(server):
     start = time.monotonic()
     result = streamer.run(GenerationRequest.from_prompt("x"))
     assert result.finish_reason == "cancelled"
-    assert time.monotonic() - start < 1.5  # not the server's 10 s of silence
+    assert time.monotonic() - start < 5  # not the server's 10 s of silence
 
 
 def test_provider_is_reusable_after_cancel_and_errors(server):

@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -86,7 +87,12 @@ class Kernel:
             # e.g. setpriv: the kernel process itself runs with fewer privileges.
             spec = self.km.kernel_spec
             assert spec is not None
-            spec.argv = [*argv_prefix, *spec.argv]
+            argv = list(spec.argv)
+            # jupyter_client swaps a bare "python" for this interpreter only when it comes
+            # first; behind a prefix it would be whatever "python" is on PATH (not the venv).
+            if argv and argv[0] in ("python", "python3"):
+                argv[0] = sys.executable
+            spec.argv = [*argv_prefix, *argv]
         full_env = {**os.environ, **(env or {})}
         # A kernel that writes to the user's IPython profile or history would leave traces
         # between runs; an in-memory history keeps the tests independent.

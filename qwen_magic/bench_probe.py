@@ -23,8 +23,20 @@ from typing import Any
 
 
 def _peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB (macOS in bytes).
-    scale = 1 if sys.platform == "darwin" else 1024
+    """This process's own RSS high-water mark.
+
+    Not ``ru_maxrss``: Linux carries it over from the parent through fork and exec, so a probe
+    started by the benchmark (which holds two models) would report the benchmark's peak.
+    ``VmHWM`` belongs to the process's own address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
 
 
@@ -35,10 +47,10 @@ def _current_rss_mb() -> float:
 
 
 def probe_raw(settings: dict[str, Any]) -> dict[str, Any]:
-    from llama_cpp import Llama
-
     from .config import ModelConfig
-    from .loader import llama_kwargs
+    from .loader import import_llama_cpp, llama_kwargs
+
+    Llama = import_llama_cpp().Llama
     from .providers.base import GenerationRequest
 
     config = ModelConfig(**settings["model_config"])
@@ -81,11 +93,15 @@ def probe_kernel(settings: dict[str, Any]) -> dict[str, Any]:
             "prefix_cache_mb": cache.size_bytes / 1024**2, "prefix_snapshots": len(cache)}
 
 
-def run_probe(kind: str, settings: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+def run_probe(kind: str, settings: dict[str, Any], timeout: float = 900,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one probe in a fresh interpreter and return what it measured."""
+    import os
+
     done = subprocess.run(
         [sys.executable, "-m", "qwen_magic.bench_probe", kind, json.dumps(settings)],
         capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:

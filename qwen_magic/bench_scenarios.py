@@ -38,12 +38,13 @@ class Plan:
     edit_tokens: int = 256
     probes: int = 2
     raw_alternating: bool = True
+    control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(rounds=2, short_prompts=1, short_tokens=32, context_tokens=400,
-                   context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=96,
-                   probes=1, raw_alternating=False)
+        return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
+                   context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
+                   probes=1, raw_alternating=False, control_tokens=0)
 
 
 def stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
@@ -237,6 +238,8 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
                       min(len(a), len(b)))
             divergences.append({"trial": n, "at_char": at, "plain": a[max(0, at - 30):at + 30],
                                 "speculative": b[max(0, at - 30):at + 30]})
+    if plan.control_tokens:
+        out["control"] = _control(bench, progress)
     drafted = sum(t["speculative"].extra.get("drafted", 0) for t in trials)
     accepted = sum(t["speculative"].extra.get("accepted", 0) for t in trials)
     out["match"] = {"identical": len(trials) - len(divergences), "total": len(trials),
@@ -244,3 +247,25 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     out["acceptance"] = {"drafted": drafted, "accepted": accepted,
                          "rate": accepted / drafted if drafted else None}
     return out
+
+
+def _control(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+    """A request that is not an edit but has code in its prompt (a --context cell), where
+    drafts find fewer runs to copy: what speculative decoding costs or gains there."""
+    plan = bench.plan
+    prompt = with_context(build_context("analysis", 400, bench.count), CONTEXT_QUESTIONS[1])
+    trials: list[dict[str, Sample]] = []
+    for round_ in range(plan.rounds):
+        trial: dict[str, Sample] = {}
+        for path in rotated(("plain", "speculative"), round_):
+            bench.reset(path)
+            trial[path] = bench.run(path, prompt, _greedy(3000, plan.control_tokens))
+        trials.append(trial)
+        progress(f"non-edit control round {round_ + 1}: " + ", ".join(
+            f"{p} {s.decode_tok_s or 0:.1f} tok/s" for p, s in trial.items()))
+    return {
+        "decode_ratio_vs_plain": stats([_ratio(t["speculative"].decode_tok_s, t["plain"].decode_tok_s)
+                                        for t in trials]),
+        "identical": sum(t["speculative"].text == t["plain"].text for t in trials),
+        "total": len(trials),
+    }

@@ -283,8 +283,35 @@ def llama_kwargs(path: Path, config: ModelConfig) -> dict[str, Any]:
     )
 
 
+# llama.cpp's CPU backend here is built with OpenMP, whose runtime (libgomp) busy-waits at each
+# of the hundreds of thread barriers per token for up to 300,000 spins before sleeping. On an
+# idle machine 1,000 spins decode just as fast (42.9 vs 42.8 tok/s), but when anything else
+# wants a core — the browser rendering the answer, another kernel — the long spin starves the
+# thread it waits for: 1-3 tok/s instead of 16-18 (docs/performance.md). libgomp reads the
+# setting once, when llama_cpp is first imported; a value the user set is kept.
+OPENMP_SPIN_COUNT = "1000"
+
+
+def import_llama_cpp() -> Any:
+    """``import llama_cpp`` with libgomp's barrier spin bounded, the environment left as it was."""
+    import sys
+
+    if "llama_cpp" in sys.modules:
+        return sys.modules["llama_cpp"]
+    ours = "GOMP_SPINCOUNT" not in os.environ
+    if ours:
+        os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
+    try:
+        import llama_cpp
+    finally:
+        if ours:  # child processes (`!python train.py`) must not inherit our choice
+            os.environ.pop("GOMP_SPINCOUNT", None)
+    return llama_cpp
+
+
 def _create_llama(path: Path, config: ModelConfig) -> Any:
     try:
+        import_llama_cpp()
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - an install problem, not a user input
         raise ModelLoadError(

@@ -102,12 +102,14 @@ class PrefixStateCache:
         """
         live_tokens = model.tokens()
         live = common_prefix(live_tokens, prompt)
-        best, best_len = self._best(prompt)
         prompt_part = min(self._prompt_len, len(live_tokens))
         if self.budget_bytes > 0 and prompt_part - live >= self.min_tokens:
             # The live prompt is about to be overwritten past `live`: keep it for a return.
             model.truncate(prompt_part)
             self._save(model, tuple(live_tokens[:prompt_part]))
+        # Looked up after saving, which may have evicted; what was just saved shares only
+        # `live` tokens with this prompt, so it is never the one restored.
+        best, best_len = self._best(prompt)
         restored = live
         # Restoring copies a few MB; reading even a few dozen tokens costs far more.
         if best is not None and best_len > live + 16:

@@ -14,8 +14,8 @@ tokens after any 1-2 token match, taken from the *first* occurrence in the promp
 drafts are rejected at their first token and the batch was paid for nothing.
 
 This module keeps the logic free of llama.cpp (the unit tests drive it with a fake model):
-:class:`PromptLookupDrafter` finds drafts, :class:`DraftBudget` sizes them from the
-acceptance seen so far, and :func:`speculative_decode` runs draft → one batch → verify
+:class:`PromptLookupDrafter` finds drafts, :class:`DraftPolicy` sizes them from the
+length of the match they come from, and :func:`speculative_decode` runs draft → one batch → verify
 against a :class:`Target` (the provider adapts ``llama_cpp.Llama`` to it). Verification
 samples every row with the request's own sampler, in order, and stops at the first token
 that differs from the draft, so the accepted tokens are exactly what plain decoding would
@@ -46,6 +46,11 @@ class Target(Protocol):
         """Forget every evaluated token after the first ``n_tokens``."""
         ...
 
+    @property
+    def n_tokens(self) -> int:
+        """How many tokens are evaluated (their KV state is live)."""
+        ...
+
 
 class PromptLookupDrafter:
     """Finds where the text being written already appears, and proposes what followed it.
@@ -53,11 +58,13 @@ class PromptLookupDrafter:
     Every n-gram (``min_ngram``..``max_ngram`` tokens) of the prompt and of the answer so far
     is indexed by the position right after it, newest occurrence winning: the newest copy is
     the one an edit is most likely walking through. The longest n-gram that matches the end
-    of the history decides; a 1-token match is too weak a signal to be worth a batch.
+    of the history decides, and :meth:`draft` also says how long the match really is (it is
+    extended backwards past ``max_ngram``): that length predicts how much of a draft survives.
     """
 
-    def __init__(self, tokens: Sequence[int], *, min_ngram: int = 2, max_ngram: int = 4) -> None:
-        self.min_ngram, self.max_ngram = min_ngram, max_ngram
+    def __init__(self, tokens: Sequence[int], *, min_ngram: int = 3, max_ngram: int = 8,
+                 max_match: int = 16) -> None:
+        self.min_ngram, self.max_ngram, self.max_match = min_ngram, max_ngram, max_match
         self.history: list[int] = []
         self._index: dict[tuple[int, ...], int] = {}
         self.extend(tokens)
@@ -72,61 +79,58 @@ class PromptLookupDrafter:
                 index[tuple(history[end - n:end])] = end
             history.append(token)
 
-    def draft(self, k: int) -> list[int]:
-        """Up to ``k`` tokens that followed the longest earlier match of the history's tail."""
-        if k <= 0:
-            return []
+    def draft(self, k: int) -> tuple[list[int], int]:
+        """Up to ``k`` tokens that followed the longest earlier match of the history's tail,
+        and that match's length in tokens (0 when nothing matched)."""
         history = self.history
-        for n in range(min(self.max_ngram, len(history)), self.min_ngram - 1, -1):
-            start = self._index.get(tuple(history[-n:]))
-            if start is not None:
-                return history[start:start + k]
-        return []
+        size = len(history)
+        for n in range(min(self.max_ngram, size), self.min_ngram - 1, -1):
+            start = self._index.get(tuple(history[size - n:]))
+            if start is None:
+                continue
+            match = n
+            while (match < self.max_match and start - match - 1 >= 0
+                   and history[start - match - 1] == history[size - match - 1]):
+                match += 1
+            return (history[start:start + k] if k > 0 else []), match
+        return [], 0
+
+
+# What a verification batch costs, in single-token decodes, on the measured CPU (2 Zen cores,
+# AVX2, Q4_K_M, logits for every row): llama.cpp's repacked Q4_K kernels work on 4 columns at
+# a time, so 4 rows cost hardly more than 3 (2.5x) and 16 rows 7.4x — far from the 0.2x per
+# token of a 512-token prompt read. Only batches of 4 and 16 are used (docs/performance.md).
+BATCH_COST = {1: 1.0, 4: 2.5, 16: 7.4}
 
 
 @dataclass
-class DraftBudget:
-    """How many tokens to draft next, from what was accepted so far.
+class DraftPolicy:
+    """How many tokens to draft, from the length of the match the draft comes from.
 
-    A batch of ``k + 1`` tokens costs about ``1 + batch_cost * k`` single-token steps on this
-    CPU (measured, see docs/performance.md), and a draft token survives with probability
-    ``rate`` (an estimate kept as a running average, starting optimistic because a prompt
-    lookup only fires on a real n-gram match). The draft length chosen maximises expected
-    tokens per unit of cost; when even the best length is expected to lose to plain decoding,
-    nothing is drafted and the step is an ordinary one-token decode.
+    Measured over edit answers (docs/performance.md): after a match of 8+ tokens the next
+    drafted token is right 97% of the time and ~19 of 24 survive; after 3-7 tokens 75-90% and
+    ~6; after 2 only 36%. So a long match earns a 16-row batch, a medium one a 4-row batch, and
+    a short one nothing (a plain step). Each tier keeps a running estimate of the tokens it
+    gains per unit of cost and is dropped for the rest of the answer when it stops paying.
     """
 
-    max_draft: int = 16
-    batch_cost: float = 0.1
-    rate: float = 0.7
-    smoothing: float = 0.3
-    proposed: int = field(default=0, init=False)
-    accepted: int = field(default=0, init=False)
+    long_match: int = 8
+    short_match: int = 3
+    smoothing: float = 0.25
+    gain: dict[int, float] = field(default_factory=lambda: {16: 1.8, 4: 1.15})
 
-    def length(self) -> int:
-        best_k, best_gain = 0, 1.0  # tokens per unit cost of a plain step
-        expected, p = 1.0, 1.0
-        for k in range(1, self.max_draft + 1):
-            p *= self.rate
-            expected += p  # a draft's i-th token counts only if all before it survived
-            gain = expected / (1.0 + self.batch_cost * k)
-            if gain > best_gain:
-                best_k, best_gain = k, gain
-        return best_k
+    def batch(self, match: int) -> int:
+        """Rows of the next verification batch (1 = no draft)."""
+        if match >= self.long_match and self.gain[16] >= 1.0:
+            return 16
+        if match >= self.short_match and self.gain[4] >= 1.0:
+            return 4
+        return 1
 
-    def update(self, drafted: int, accepted: int) -> None:
-        """Record that ``accepted`` of ``drafted`` tokens matched (they are taken in order)."""
-        if drafted <= 0:
-            return
-        self.proposed += drafted
-        self.accepted += accepted
-        # A draft stops at its first wrong token, so per-token survival is estimated from the
-        # tokens actually tested: `accepted` successes and at most one failure.
-        tested = accepted + (1 if accepted < drafted else 0)
-        observed = accepted / tested if tested else self.rate
-        self.rate += self.smoothing * (observed - self.rate)
-        # Never collapse completely: a later copy of a long block should be found again.
-        self.rate = min(0.97, max(0.05, self.rate))
+    def update(self, rows: int, accepted: int) -> None:
+        if rows in self.gain:
+            observed = (1 + accepted) / BATCH_COST[rows]
+            self.gain[rows] += self.smoothing * (observed - self.gain[rows])
 
 
 @dataclass
@@ -145,29 +149,30 @@ def speculative_decode(
     prompt_tokens: Sequence[int],
     first_token: int,
     *,
-    n_past: int,
-    budget: DraftBudget | None = None,
+    policy: DraftPolicy | None = None,
     drafter: PromptLookupDrafter | None = None,
     stats: SpeculativeStats | None = None,
     limit: Callable[[], int] | None = None,
 ) -> Iterator[int]:
     """Yield the answer's tokens, starting with ``first_token`` (already sampled from the prompt).
 
-    ``n_past`` is how many tokens the target has evaluated (the prompt); ``limit()`` says how
-    many more tokens may still be wanted, so no draft runs past ``max_tokens`` or the context.
-    The caller stops whenever it likes (end of generation, a stop string, cancel) by closing
-    the generator; the target's state then still matches the tokens it has evaluated.
+    ``limit()`` says how many more tokens may still be wanted after the ones yielded, so no
+    draft runs past ``max_tokens`` (nor, since the caller checked prompt + max_tokens, past
+    the context). The caller stops whenever it likes (end of generation, a stop string,
+    cancel) by closing the generator; the target's evaluated tokens stay consistent.
     """
-    budget = budget or DraftBudget()
+    policy = policy or DraftPolicy()
     drafter = drafter or PromptLookupDrafter(prompt_tokens)
     stats = stats if stats is not None else SpeculativeStats()
     token = first_token
     while True:
         yield token
         drafter.extend((token,))
-        room = limit() if limit is not None else budget.max_draft + 1
-        # `room` counts the token being decoded now; drafts beyond it would be wasted work.
-        draft = drafter.draft(min(budget.length(), room - 1)) if room > 1 else []
+        room = limit() if limit is not None else 1 << 30
+        draft, match = drafter.draft(max(BATCH_COST) - 1)
+        rows = policy.batch(match)
+        # `room` counts the token fed now; drafting past it would be wasted work.
+        draft = draft[: min(rows, room) - 1] if rows > 1 else []
         target.decode([token, *draft])
         stats.steps += 1
         accepted = 0
@@ -179,10 +184,10 @@ def speculative_decode(
                 accepted += 1
                 continue
             break
-        n_past += 1 + accepted  # the fed token and the drafts that matched are now context
         if draft:
-            target.rewind(n_past)
-            budget.update(len(draft), accepted)
+            # The fed token and the drafts that matched are context now; the rest is not.
+            target.rewind(target.n_tokens - (len(draft) - accepted))
+            policy.update(rows, accepted)
             stats.drafted += len(draft)
             stats.accepted += accepted
         # Every sampled token but the last was a verified draft token; the last is the next

@@ -20,7 +20,7 @@ from ..config import GenerationConfig, ModelConfig
 from ..errors import ContextOverflowError
 from ..loader import GgufModelLoader, LoadedModel
 from ..prefix_cache import PrefixStateCache, common_prefix
-from ..speculative import DraftBudget, PromptLookupDrafter, SpeculativeStats, speculative_decode
+from ..speculative import DraftPolicy, PromptLookupDrafter, SpeculativeStats, speculative_decode
 from .base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
 
 
@@ -151,8 +151,7 @@ class QwenLocalProvider:
         self.last_speculative = stats = SpeculativeStats()
         state = {"emitted": 0}
         generator = speculative_decode(
-            target, tokens, first, n_past=llama.n_tokens,
-            budget=DraftBudget(batch_cost=SPECULATIVE_BATCH_COST),
+            target, tokens, first, policy=DraftPolicy(),
             drafter=PromptLookupDrafter(tokens), stats=stats,
             limit=lambda: config.max_tokens - state["emitted"],
         )
@@ -218,9 +217,6 @@ class QwenLocalProvider:
 
 # -- speculative decoding ------------------------------------------------------------------
 
-# A batch of k+1 tokens costs about 1 + SPECULATIVE_BATCH_COST * k single-token decodes on
-# this model and CPU (measured with `qwen-magic bench`, see docs/performance.md).
-SPECULATIVE_BATCH_COST = 0.1
 # "auto" drafts only for greedy requests whose user message carries this much code to copy.
 AUTO_MIN_CODE_CHARS = 200
 
@@ -236,7 +232,11 @@ def use_speculative(config: GenerationConfig, request: GenerationRequest) -> boo
     if config.temperature != 0:
         return False
     user = next((m["content"] for m in reversed(request.messages) if m.get("role") == "user"), "")
-    return _quoted_code_chars(user) >= AUTO_MIN_CODE_CHARS
+    # A --context cell puts the notebook first and the request last (prompting.compose_prompt).
+    # Code in that context is not code the answer rewrites: there drafts were measured to lose
+    # (0.87x plain), so only the request itself counts.
+    _, marker, request_part = user.rpartition("\n\nRequest: ")
+    return _quoted_code_chars(request_part if marker else user) >= AUTO_MIN_CODE_CHARS
 
 
 def _quoted_code_chars(text: str) -> int:
@@ -271,6 +271,10 @@ class _LlamaTarget:
 
     def sample(self, row: int) -> int:
         return self.sampler.sample(self.llama._ctx, row)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.llama.n_tokens
 
     def rewind(self, n_tokens: int) -> None:
         _LlamaState(self.llama).truncate(n_tokens)

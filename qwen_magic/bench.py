@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
 
     plan = Plan.quick() if args.quick else Plan()
     if args.rounds:
-        plan = dataclasses.replace(plan, rounds=args.rounds)
+        plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
     model_path = str(resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ["QWEN_MAGIC_MODEL"] = model_path
@@ -339,6 +339,10 @@ def format_table(report: dict[str, Any]) -> str:
             for d in match["divergences"]:
                 lines.append(f"    trial {d['trial']} diverges at char {d['at_char']}: "
                              f"{d['plain']!r} vs {d['speculative']!r}")
+            for entry in section.get("per_prompt", []):
+                lines.append(f"    {entry['prompt'][:58]:<60} speculative ×raw "
+                             f"{_mmm(entry['decode_ratio_vs_raw'])}, accepted "
+                             f"{entry['accepted']}/{entry['drafted']}")
             control = section.get("control")
             if control:
                 lines.append(f"  non-edit control (code in the prompt, not copied): speculative "

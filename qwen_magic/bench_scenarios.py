@@ -39,12 +39,19 @@ class Plan:
     probes: int = 2
     raw_alternating: bool = True
     control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
+    context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
+    edit_rounds: int | None = None
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
-                   probes=1, raw_alternating=False, control_tokens=0)
+                   probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
+                   edit_rounds=2)
+
+    def rounds_for(self, section: str) -> int:
+        chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)
+        return chosen or self.rounds
 
 
 def stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
@@ -155,7 +162,7 @@ def shared_prefix(bench: Bench, progress: Callable[[str], None]) -> dict[str, An
     plan, paths = bench.plan, ("raw", "api", "magic")
     context = build_context("analysis", plan.context_tokens, bench.count)
     per_path: dict[str, list[tuple[Sample, Sample]]] = {p: [] for p in paths}
-    for round_ in range(plan.rounds):
+    for round_ in range(plan.rounds_for("context")):
         for path in rotated(paths, round_):
             bench.reset(path)
             config = _greedy(7, plan.context_answer_tokens)
@@ -214,7 +221,8 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     plan = bench.plan
     paths = ("raw", "plain", "speculative", "magic")
     trials: list[dict[str, Sample]] = []
-    for round_ in range(plan.rounds):
+    prompt_of: list[int] = []
+    for round_ in range(plan.rounds_for("edits")):
         for i, prompt in enumerate(EDIT_REQUESTS[: plan.edit_prompts]):
             config = _greedy(2000 + i, plan.edit_tokens)
             trial: dict[str, Sample] = {}
@@ -222,6 +230,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
                 bench.reset(path)
                 trial[path] = bench.run(path, prompt, config)
             trials.append(trial)
+            prompt_of.append(i)
             spec = trial["speculative"]
             progress(f"edit round {round_ + 1} prompt {i + 1}: " + ", ".join(
                 f"{p} {s.decode_tok_s or 0:.1f} tok/s" for p, s in trial.items())
@@ -238,6 +247,16 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
                       min(len(a), len(b)))
             divergences.append({"trial": n, "at_char": at, "plain": a[max(0, at - 30):at + 30],
                                 "speculative": b[max(0, at - 30):at + 30]})
+    # How much an edit's answer copies decides the gain, so each prompt is shown on its own.
+    out["per_prompt"] = [
+        {"prompt": EDIT_REQUESTS[i].split("\n", 1)[0],
+         "decode_ratio_vs_raw": stats([_ratio(t["speculative"].decode_tok_s, t["raw"].decode_tok_s)
+                                       for t, p in zip(trials, prompt_of, strict=True) if p == i]),
+         "accepted": sum(t["speculative"].extra.get("accepted", 0)
+                         for t, p in zip(trials, prompt_of, strict=True) if p == i),
+         "drafted": sum(t["speculative"].extra.get("drafted", 0)
+                        for t, p in zip(trials, prompt_of, strict=True) if p == i)}
+        for i in sorted(set(prompt_of))]
     if plan.control_tokens:
         out["control"] = _control(bench, progress)
     drafted = sum(t["speculative"].extra.get("drafted", 0) for t in trials)
@@ -255,7 +274,7 @@ def _control(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     plan = bench.plan
     prompt = with_context(build_context("analysis", 400, bench.count), CONTEXT_QUESTIONS[1])
     trials: list[dict[str, Sample]] = []
-    for round_ in range(plan.rounds):
+    for round_ in range(plan.rounds_for("edits")):
         trial: dict[str, Sample] = {}
         for path in rotated(("plain", "speculative"), round_):
             bench.reset(path)

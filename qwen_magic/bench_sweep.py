@@ -21,7 +21,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "threads=1": {"n_threads": 1, "n_threads_batch": 1},
     "threads=1,batch-threads=2": {"n_threads": 1, "n_threads_batch": 2},
-    "n_batch=256": {"n_batch": 256},
+    "n_batch=512": {"n_batch": 512},
     "n_batch=128": {"n_batch": 128},
     "flash_attn": {"flash_attn": True},
     "flash_attn+kv=q8_0": {"flash_attn": True, "type_k": GGML_Q8_0, "type_v": GGML_Q8_0},

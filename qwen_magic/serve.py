@@ -48,6 +48,13 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
+def _missing_server(exc: ImportError) -> ConfigError:
+    return ConfigError(
+        f"`qwen-magic serve` needs llama-cpp-python's server ({exc.name} is missing): "
+        f"{SERVER_EXTRA_HINT}."
+    )
+
+
 def server_settings(
     path: Path, host: str, port: int, n_ctx: int, n_threads: int, api_key: str | None
 ) -> tuple[Any, Any]:
@@ -55,10 +62,7 @@ def server_settings(
     try:
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError as exc:
-        raise ConfigError(
-            f"`qwen-magic serve` needs llama-cpp-python's server ({exc.name} is missing): "
-            f"{SERVER_EXTRA_HINT}."
-        ) from None
+        raise _missing_server(exc) from None
     # Both are pydantic BaseSettings, which also read same-named environment variables
     # (MODEL, N_CTX, API_KEY, ...): every setting that matters is passed explicitly, so
     # the command line means what it says.
@@ -109,10 +113,7 @@ def serve(
         import uvicorn
         from llama_cpp.server.app import create_app
     except ImportError as exc:
-        raise ConfigError(
-            f"`qwen-magic serve` needs llama-cpp-python's server ({exc.name} is missing): "
-            f"{SERVER_EXTRA_HINT}."
-        ) from None
+        raise _missing_server(exc) from None
 
     # create_app would read every setting from $CONFIG_FILE instead when it is set.
     os.environ.pop("CONFIG_FILE", None)

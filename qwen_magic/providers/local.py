@@ -143,17 +143,19 @@ class QwenLocalProvider:
             temp=config.temperature, repeat_penalty=config.repeat_penalty,
         )
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
-        keep = min(common_prefix(llama.input_ids[: llama.n_tokens], tokens), len(tokens) - 1)
+        keep = min(common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 1)
         _LlamaState(llama).truncate(keep)
         llama.eval(tokens[keep:])
         first = sampler.sample(llama._ctx, -1)
         target = _LlamaTarget(llama, sampler)
+        # Kept for the benchmark's acceptance figures (the last speculative answer's).
         self.last_speculative = stats = SpeculativeStats()
         state = {"emitted": 0}
         generator = speculative_decode(
             target, tokens, first, policy=DraftPolicy(),
             drafter=PromptLookupDrafter(tokens), stats=stats,
-            limit=lambda: config.max_tokens - state["emitted"],
+            # Never past max_tokens, nor wider than llama's batch buffer (n_batch tokens).
+            limit=lambda: min(config.max_tokens - state["emitted"], llama.n_batch),
         )
         yield from self._emit(llama, generator, config, cancel, state)
 

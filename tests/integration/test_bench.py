@@ -99,6 +99,8 @@ def test_quick_json_reports_speculative_decoding_honestly(report):
     assert match["total"] >= 1 and 0 <= match["identical"] <= match["total"]
     assert len(match["divergences"]) == match["total"] - match["identical"]
     assert edits["acceptance"]["drafted"] >= edits["acceptance"]["accepted"] >= 0
+    for entry in edits["per_prompt"]:
+        _stats(entry["decode_ratio_vs_raw"])
 
 
 def test_quick_json_judges_every_goal(report):

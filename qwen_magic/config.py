@@ -58,6 +58,9 @@ class GenerationConfig:
     # Prompt-lookup speculative decoding (see speculative.py): "auto" turns it on only where
     # the benchmark shows it faster, "on"/"off" force it. See docs/performance.md.
     speculative: str = "auto"
+    # Same request → same text whatever ran before in this process (docs/reproducibility.md):
+    # prompt reuse is cut back to whole aligned chunks, so a warm read matches a cold one.
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # Accept ints where floats are meant (``temperature=0``) but nothing else.
@@ -75,6 +78,8 @@ class GenerationConfig:
         object.__setattr__(self, "stop", tuple(stop))
         if self.system is not None and not isinstance(self.system, str):
             raise ConfigError(f"system must be text or None, got {type(self.system).__name__}.")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"deterministic must be True or False, got {self.deterministic!r}.")
         if self.speculative not in SPECULATIVE_MODES:
             modes = ", ".join(SPECULATIVE_MODES)
             raise ConfigError(f"speculative must be one of {modes}, got {self.speculative!r}.")
@@ -117,10 +122,10 @@ class ModelConfig:
     path: str | None = None
     n_ctx: int = 4096
     n_threads: int = field(default_factory=default_threads)
-    # Measured (docs/performance.md, `qwen-magic bench --sweep`): a 1,476-token prompt reads at
-    # the same ~120 tok/s with n_batch 256 as with 512, and the smaller compute buffer saves
-    # 17 MB of RSS; 128 reads ~5% slower. Flash attention decodes ~8% slower here and a q8_0
-    # KV cache (which needs it) slower still; without mmap the load takes 0.76 s, not 0.46 s.
+    # Measured (docs/performance.md, `qwen-magic bench --sweep`): n_batch 256 reads prompts at
+    # least as fast as 512 (121 vs 120 tok/s on 1,476 tokens) with an 18 MB smaller compute
+    # buffer; 128 reads them ~6% slower. Flash attention decodes ~6% slower here and a q8_0 KV
+    # cache (which needs it) slower still; without mmap the load takes 0.70 s, not 0.40 s.
     n_batch: int = 256
     flash_attn: bool = False
     use_mmap: bool = True

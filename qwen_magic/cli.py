@@ -34,6 +34,8 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     add("-n", "--max-tokens", type=int, help=f"answer length cap (default {defaults.max_tokens})")
     add("--seed", type=int, help="random seed; with --temperature 0 output is reproducible")
     add("--stop", action="append", help="stop at this text (repeatable)")
+    add("--deterministic", action="store_true",
+        help="the same text for the same request whatever ran before (docs/reproducibility.md)")
     add("--system", help="system prompt (\"\" for none)")
 
 
@@ -110,6 +112,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
         repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
         stop=tuple(args.stop) if args.stop else None, system=args.system,
+        deterministic=True if args.deterministic else None,
     )
     prompt = _read_prompt(args.prompt)
     provider = get_provider(
@@ -118,7 +121,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sinks = [] if args.code_only else [TextIOSink(sys.stdout)]
     result = run(prompt, config, provider=provider, sinks=sinks)
     if args.code_only:
-        sys.stdout.write(result.code)
+        sys.stdout.write(result.cell_source())  # a cut answer says so in its first line
         sys.stdout.flush()
     if not args.no_stats:
         print(f"[{result.stats_line()}]", file=sys.stderr)

@@ -170,6 +170,7 @@ def generate(
     max_tokens: int | None = None,
     seed: int | None = None,
     stop: list[str] | None = None,
+    deterministic: bool | None = None,
     model: str | None = None,
     config: GenerationConfig | None = None,
     provider: Provider | str | None = None,
@@ -185,13 +186,17 @@ def generate(
     ``provider="openai", base_url="http://host:8000/v1"`` asks an OpenAI-compatible server
     instead (``model`` is then the server's model name); see docs/remote-engines.md.
 
+    ``deterministic=True`` gives the same text for the same request whatever ran before in
+    this process (at temperature 0 or with a seed); by default a fresh process, or the same
+    sequence of requests, gives the same texts. See docs/reproducibility.md.
+
     ``Ctrl-C`` stops the model within a token and re-raises KeyboardInterrupt; the partial
     answer stays in ``qwen_magic.engine.last_result``.
     """
     config = build_config(
         config, system=system, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
         repeat_penalty=repeat_penalty, max_tokens=max_tokens, seed=seed,
-        stop=tuple(stop) if stop is not None else None,
+        stop=tuple(stop) if stop is not None else None, deterministic=deterministic,
     )
     if provider is None or isinstance(provider, str):
         provider = get_provider(model, provider=provider, base_url=base_url)

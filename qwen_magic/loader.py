@@ -239,10 +239,18 @@ class GgufModelLoader:
         except ModelNotFoundError:
             return None
         with _cache_lock:
-            return _loaded.get(_cache_key(path, self._effective_config(path)))
+            # The key of a loaded model holds its clamped n_ctx (see load), so clamp with the
+            # loaded model's own metadata rather than read the file again.
+            for model in _loaded.values():
+                key = _cache_key(path, self._effective_config(path, model.info))
+                if key in _loaded:
+                    return _loaded[key]
+            return None
 
-    def _effective_config(self, path: Path) -> ModelConfig:
-        return self.config.replace(path=str(path))
+    def _effective_config(self, path: Path, info: GgufInfo) -> ModelConfig:
+        """The config a model is loaded with: n_ctx no larger than the model was trained for."""
+        n_ctx = min(self.config.n_ctx, info.context_length or self.config.n_ctx)
+        return self.config.replace(path=str(path), n_ctx=n_ctx)
 
     def load(self) -> LoadedModel:
         global load_count
@@ -251,8 +259,8 @@ class GgufModelLoader:
             _drop_if_changed(path)
             file_id = _file_id(path)  # before validating, so a change during the load shows
             info = self.validate(path)
-            n_ctx = min(self.config.n_ctx, info.context_length or self.config.n_ctx)
-            config = self.config.replace(path=str(path), n_ctx=n_ctx)
+            config = self._effective_config(path, info)
+            n_ctx = config.n_ctx
             key = _cache_key(path, config)
             if key in _loaded:
                 return _loaded[key]

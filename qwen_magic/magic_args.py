@@ -30,6 +30,8 @@ def _build() -> _Parser:
     p.add_argument("--repeat-penalty", type=float, help="penalty for repeating tokens, 0.5-2")
     p.add_argument("-n", "--max-tokens", type=int, help="most tokens in the answer")
     p.add_argument("--seed", type=int, help="random seed (with -t 0: reproducible)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="the same text for the same request whatever ran before (with -t 0 or --seed)")
     p.add_argument("--stop", action="append", help="stop when the model writes this (repeatable)")
     p.add_argument("--system", help="system prompt for this cell ('' for none)")
     p.add_argument("--model", metavar="PATH", help="use this .gguf file "

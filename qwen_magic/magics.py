@@ -23,7 +23,7 @@ from . import engine, loader
 from .cells import insert_code_cell, is_terminal
 from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
 from .errors import ConfigError, GenerationCancelled
-from .magic_args import HELP, LINE_HELP, parse_cell_args
+from .magic_args import HELP, LINE_HELP, parse_cell_args, split_line
 from .prompting import build_context, compose_prompt, interpolate
 from .providers.fallback import FallbackProvider
 from .streaming import GenerationResult, TextIOSink, ThrottledSink
@@ -43,6 +43,10 @@ class QwenMagics(Magics):
     max_tokens = Int(_GEN_DEFAULTS.max_tokens, help="Most tokens in one answer.").tag(config=True)
     seed = Int(None, allow_none=True, help="Random seed; None picks a new one each time.").tag(config=True)
     system = Unicode(DEFAULT_SYSTEM_PROMPT, help="System prompt ('' for none).").tag(config=True)
+    deterministic = Bool(_GEN_DEFAULTS.deterministic, help=(
+        "The same request gives the same text whatever ran before in this kernel (a warm "
+        "cell re-reads up to 64 prompt tokens more). Default: the same sequence of cells "
+        "gives the same texts.")).tag(config=True)
 
     model_path = Unicode(
         None, allow_none=True, help="Path of the .gguf model (default: the search path)."
@@ -113,7 +117,7 @@ class QwenMagics(Magics):
         base = GenerationConfig(
             temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
             repeat_penalty=self.repeat_penalty, max_tokens=self.max_tokens, seed=self.seed,
-            system=self.system,
+            system=self.system, deterministic=self.deterministic,
         )
         return base.replace(**overrides)
 
@@ -209,6 +213,7 @@ class QwenMagics(Magics):
             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
             min_p=args.min_p, repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens,
             seed=args.seed, system=args.system, stop=tuple(args.stop) if args.stop else None,
+            deterministic=True if args.deterministic else None,
         )
         if args.context:
             context = build_context(
@@ -248,7 +253,7 @@ class QwenMagics(Magics):
                 "interrupted — the partial answer is kept above; nothing was inserted.", result
             )
         if result.finish_reason != "cancelled" and self.insert and not args.no_insert:
-            insert_code_cell(self.shell, result.code)
+            insert_code_cell(self.shell, result.cell_source())
         return result
 
     def _output(self, fmt: str, args: Any) -> tuple[Any, Any]:
@@ -392,10 +397,19 @@ def one_line_cells(lines: list[str]) -> list[str]:
     """Let ``%%qwen write hello world`` be a whole cell.
 
     IPython refuses a cell magic whose body is empty, so a cell holding only the magic line
-    is rewritten to a line magic that runs the same code path with an empty body.
+    is rewritten to a line magic that runs the same code path with an empty body — but only
+    when that line holds prompt words (or asks for --help). ``%%qwen -n 400`` alone is the
+    start of a cell whose prompt follows as its body: terminal IPython must keep reading it.
     """
-    if lines and lines[0].startswith("%%qwen ") and not "".join(lines[1:]).strip():
-        return ["%qwen_oneline " + lines[0][len("%%qwen "):].rstrip("\n") + "\n"]
+    if not lines or not lines[0].startswith("%%qwen ") or "".join(lines[1:]).strip():
+        return lines
+    line = lines[0][len("%%qwen "):].rstrip("\n")
+    try:
+        options, words = split_line(line)
+    except UsageError:
+        return ["%qwen_oneline " + line + "\n"]  # the magic reports the bad option
+    if words.strip() or {"-h", "--help"} & set(options):
+        return ["%qwen_oneline " + line + "\n"]
     return lines
 
 

@@ -13,6 +13,13 @@ for this model with an f16 cache, ~18 MB for a 1,500-token context, restored in 
 
 The class only needs the small surface of :class:`StateAccess`, so the unit tests drive it
 with a fake; :mod:`qwen_magic.providers.local` adapts the real ``Llama`` to it.
+
+It also keeps the bookkeeping behind ``deterministic`` requests. llama.cpp's logits for a
+token depend, in their last bits, on the batch it was read in: a warm request that reads
+only its last tokens can word a greedy answer differently from the same request read cold.
+A deterministic read therefore reads its prompt in chunks that start at multiples of
+``align`` tokens, and reuses only the chunks that an earlier deterministic read computed the
+same way — its :attr:`PrefixStateCache.aligned` prefix — so warm and cold agree.
 """
 
 from __future__ import annotations
@@ -57,6 +64,17 @@ class _Entry:
     tokens: tuple[int, ...]
     state: Any
     size: int
+    aligned: int  # how many leading tokens were read in aligned chunks (see module doc)
+
+
+def aligned_reuse(live: int, aligned: int, prompt_len: int, align: int) -> int:
+    """How much of a live prefix a deterministic read may keep.
+
+    Only tokens read in aligned chunks count (``aligned``), cut to a chunk boundary, and never
+    the chunk holding the prompt's last token: that one is always read whole, as cold.
+    """
+    last_chunk = (prompt_len - 1) // align * align
+    return min(live, aligned, last_chunk) // align * align
 
 
 @dataclass
@@ -82,6 +100,7 @@ class PrefixStateCache:
         self.min_tokens = min_tokens
         self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
         self._prompt_len = 0  # length of the prompt behind the live state
+        self.aligned = 0  # leading live tokens read in aligned chunks (deterministic reads)
         self.stats = PrefixStats()
 
     @property
@@ -94,11 +113,16 @@ class PrefixStateCache:
     def clear(self) -> None:
         self._entries.clear()
         self._prompt_len = 0
+        self.aligned = 0
 
-    def prepare(self, model: StateAccess, prompt: Sequence[int]) -> int:
-        """Get the model ready to read ``prompt``; returns how many of its tokens are live.
+    def prepare(self, model: StateAccess, prompt: Sequence[int], *, align: int | None = None) -> int:
+        """Get the model ready to read ``prompt``; returns how many of its tokens to keep.
 
-        Call before evaluating ``prompt``, with the model's lock held.
+        Call before evaluating ``prompt``, with the model's lock held. The caller reads the
+        rest from the returned position. With ``align`` (a deterministic read) the returned
+        position is a multiple of ``align`` and the caller must read from it in chunks of
+        ``align`` tokens, the last chunk included; without it, reading from there in any
+        chunks is fine, and the aligned prefix ends where that read starts.
         """
         live_tokens = model.tokens()
         live = common_prefix(live_tokens, prompt)
@@ -113,13 +137,20 @@ class PrefixStateCache:
         restored = live
         # Restoring copies a few MB; reading even a few dozen tokens costs far more.
         if best is not None and best_len > live + 16:
+            restored = 0  # a failed restore leaves nothing live
             if model.restore(best.tokens, best.state):
+                self.aligned = best.aligned
                 self._entries.move_to_end(best.tokens)
                 self.stats.restores += 1
                 self.stats.restored_tokens += best_len
                 restored = best_len
         self._prompt_len = len(prompt)
-        return restored
+        if align is None:
+            self.aligned = min(self.aligned, restored)
+            return restored
+        keep = aligned_reuse(restored, self.aligned, len(prompt), align)
+        self.aligned = (len(prompt) - 1) // align * align  # the chunks before the last one
+        return keep
 
     def _best(self, prompt: Sequence[int]) -> tuple[_Entry | None, int]:
         best, best_len = None, 0
@@ -143,7 +174,7 @@ class PrefixStateCache:
         state = model.snapshot()
         if state is None:
             return
-        entry = _Entry(tokens, state, len(state))
+        entry = _Entry(tokens, state, len(state), min(self.aligned, len(tokens)))
         if entry.size > self.budget_bytes:
             return
         self._entries[tokens] = entry

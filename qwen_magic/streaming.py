@@ -44,6 +44,26 @@ class GenerationResult:
     def code(self) -> str:
         return extract_code(self.text)
 
+    @property
+    def cut(self) -> bool:
+        """Whether the answer stopped at ``max_tokens`` rather than where the model ended it."""
+        return self.finish_reason == "length"
+
+    def _cut_note(self) -> str:
+        limit = f"max_tokens={self.config.max_tokens}" if self.config else "max_tokens"
+        return f"cut at {limit} — incomplete"
+
+    def cell_source(self) -> str:
+        """The code as a new cell holds it: a cut answer says so in its first line.
+
+        Code cut mid-way often does not parse, and nothing else in the cell would tell the
+        user why; an answer that was not cut never carries the line.
+        """
+        code = self.code
+        if not self.cut or not code.strip():
+            return code
+        return f"# qwen: {self._cut_note()}, raise -n to get the rest\n{code}"
+
     def stats_line(self) -> str:
         """``128 tokens · 31.2 tok/s · first token 0.31 s`` — the footer under an answer."""
         parts = [f"{self.completion_tokens} tokens"]
@@ -53,7 +73,7 @@ class GenerationResult:
             parts.append(f"first token {self.ttft_s:.2f} s")
         parts.append(f"prompt {self.prompt_tokens} tokens")
         if self.finish_reason != "stop":
-            parts.append({"length": "cut at max_tokens", "cancelled": "stopped"}.get(
+            parts.append({"length": self._cut_note(), "cancelled": "stopped"}.get(
                 self.finish_reason, self.finish_reason))
         return " · ".join(parts)
 
@@ -276,7 +296,7 @@ class TokenStreamer:
             prompt_tokens_per_s=_rate(prompt.prompt_tokens - prompt.reused_tokens, start, first),
             total_s=self.clock() - start,
             config=request.config,
-            provenance=self.provider.describe(),
+            provenance={**self.provider.describe(), **(finished.provenance if finished else {})},
             interrupted=interrupted,
         )
         for sink in self.sinks:

@@ -15,3 +15,19 @@ def model_path() -> Path:
     if not MODEL.is_file():
         pytest.fail(f"The real model is missing at {MODEL}: run `make model` (or `make test`).")
     return MODEL
+
+
+CUT_MARK = "# qwen: cut at max_tokens="
+
+
+def assert_parses_or_is_marked_cut(code: str, *, cut: bool | None = None) -> None:
+    """What holds for any reasonable answer on any CPU: its code parses, or the answer was
+    cut at max_tokens and says so (the inserted cell's first line, or ``cut`` given)."""
+    import ast
+
+    if cut is None:
+        cut = code.startswith(CUT_MARK)
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        assert cut, f"the code does not parse and was not cut:\n{code}"

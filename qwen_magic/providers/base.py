@@ -53,6 +53,7 @@ class Finished:
     finish_reason: str
     completion_tokens: int | None = None
     prompt_tokens: int | None = None  # for backends that only know it at the end (remote servers)
+    provenance: dict[str, Any] = field(default_factory=dict)  # how this answer was decoded
 
 
 StreamEvent = PromptRead | TextDelta | Finished

@@ -11,6 +11,7 @@ the stable parts of a prompt (system prompt, notebook context) always come first
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -103,8 +104,15 @@ class QwenLocalProvider:
                 "--context, lower --max-tokens, or raise n_ctx (`%config QwenMagics.n_ctx`)."
             )
         cache = prefix_cache_for(llama, self.loader.config.prefix_cache_mb)
-        reused = cache.prepare(_LlamaState(llama), tokens)
-        yield PromptRead(len(tokens), min(reused, len(tokens) - 1))
+        state = _LlamaState(llama)
+        if config.deterministic:
+            chunk = deterministic_chunk(llama.n_batch)
+            reused = cache.prepare(state, tokens, align=chunk)
+            yield PromptRead(len(tokens), reused)
+            read_aligned_head(llama, state, tokens, reused, chunk)
+        else:
+            reused = cache.prepare(state, tokens)
+            yield PromptRead(len(tokens), min(reused, len(tokens) - 1))
         if cancel.is_set():
             return
         if use_speculative(config, request):
@@ -148,8 +156,7 @@ class QwenLocalProvider:
         llama.eval(tokens[keep:])
         first = sampler.sample(llama._ctx, -1)
         target = _LlamaTarget(llama, sampler)
-        # Kept for the benchmark's acceptance figures (the last speculative answer's).
-        self.last_speculative = stats = SpeculativeStats()
+        stats = SpeculativeStats()
         state = {"emitted": 0}
         generator = speculative_decode(
             target, tokens, first, policy=DraftPolicy(),
@@ -157,7 +164,7 @@ class QwenLocalProvider:
             # Never past max_tokens, nor wider than llama's batch buffer (n_batch tokens).
             limit=lambda: min(config.max_tokens - state["emitted"], llama.n_batch),
         )
-        yield from self._emit(llama, generator, config, cancel, state)
+        yield from self._emit(llama, generator, config, cancel, state, speculative=stats)
 
     def _emit(
         self,
@@ -166,6 +173,7 @@ class QwenLocalProvider:
         config: GenerationConfig,
         cancel: threading.Event,
         counter: dict[str, int] | None = None,
+        speculative: SpeculativeStats | None = None,
     ) -> Iterator[StreamEvent]:
         """Turn sampled tokens into events: end of generation, stop strings, max_tokens, cancel."""
         import llama_cpp
@@ -202,7 +210,9 @@ class QwenLocalProvider:
         tail = stops.flush()
         if tail:
             yield TextDelta(_as_bytes(tail), tokens=0)
-        yield Finished(finish, generated)
+        # How the answer was decoded is part of its provenance (and the bench's acceptance).
+        details = {"speculative": dataclasses.asdict(speculative)} if speculative else {}
+        yield Finished(finish, generated, provenance=details)
 
     def describe(self) -> dict[str, Any]:
         model = self.loader.cached()
@@ -215,6 +225,33 @@ class QwenLocalProvider:
             "n_ctx": model.config.n_ctx,
             "n_threads": model.config.n_threads,
         }
+
+
+# -- deterministic prompt reading --------------------------------------------------------
+
+# Chunk of a deterministic prompt read: a warm deterministic request re-reads up to this many
+# tokens more than a default one, and a cold one reads in chunks this size; 64 reads prompts
+# as fast as 256 here (docs/reproducibility.md has the measurement).
+DETERMINISTIC_CHUNK = 64
+
+
+def deterministic_chunk(n_batch: int) -> int:
+    """The chunk size of deterministic reads: never wider than llama's batch buffer."""
+    return min(DETERMINISTIC_CHUNK, n_batch)
+
+
+def read_aligned_head(llama: Any, state: _LlamaState, tokens: list[int], keep: int, chunk: int) -> None:
+    """Read ``tokens[keep:]`` up to the last chunk, one aligned chunk per batch.
+
+    ``keep`` is a multiple of ``chunk`` (:meth:`PrefixStateCache.prepare` with ``align``), so
+    each batch holds exactly the tokens a cold read would put in it. The last chunk — the one
+    whose logits give the first answer token — is left for the decoder, which reads it in one
+    batch too, because it is never wider than ``n_batch``.
+    """
+    state.truncate(keep)
+    last_chunk = (len(tokens) - 1) // chunk * chunk
+    for start in range(keep, last_chunk, chunk):
+        llama.eval(tokens[start:start + chunk])
 
 
 # -- speculative decoding ------------------------------------------------------------------

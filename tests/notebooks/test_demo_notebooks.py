@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 from run_notebook import StreamingNotebookClient
+
+from tests.conftest import assert_parses_or_is_marked_cut
 
 pytestmark = [pytest.mark.model, pytest.mark.notebook]
 NOTEBOOKS = sorted(
@@ -56,6 +57,8 @@ def test_notebook_runs_streams_and_inserts_compilable_code(path, model_path, mon
             assert codes == []
         else:
             assert len(codes) == 1
-            ast.parse(codes[0])  # the inserted cell holds code that compiles
+            # The inserted cell holds code that parses, or says in its first line that the
+            # answer was cut at max_tokens (another CPU may word a longer answer).
+            assert_parses_or_is_marked_cut(codes[0])
     # The model was loaded once for the whole notebook, however many %%qwen cells it has.
     assert nb.cells[-1].outputs[0]["text"].strip() == "load_count 1"

@@ -1,0 +1,45 @@
+"""Terminal IPython driven through a real pseudo-terminal (pexpect), with the real model.
+
+prompt_toolkit reads keys from the terminal here exactly as for a person, so what the
+continuation prompt does is what a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def ipython(model_path, tmp_path):
+    env = dict(os.environ, QWEN_MAGIC_MODEL=str(model_path), TERM="xterm",
+               PROMPT_TOOLKIT_NO_CPR="1", IPYTHONDIR=str(tmp_path / "ipython"))
+    child = pexpect.spawn(
+        sys.executable, ["-m", "IPython", "--no-banner", "--colors=nocolor", "--no-confirm-exit"],
+        env=env, encoding="utf-8", timeout=120, dimensions=(40, 200),
+    )
+    child.expect(r"In \[1\]: ")
+    yield child
+    child.sendline("exit")
+    child.expect(pexpect.EOF, timeout=30)
+
+
+def test_options_then_a_body_wait_for_the_body(ipython):
+    ipython.sendline("%load_ext qwen_magic")
+    ipython.expect(r"In \[2\]: ")
+    ipython.send("%%qwen -t 0 -n 24\r")
+    # A continuation prompt, not a run with an empty prompt.
+    index = ipython.expect([r"\.\.\.: ", "prompt is empty", r"In \[3\]: "])
+    assert index == 0, ipython.before
+    ipython.send("write hello world in python\r")
+    ipython.expect(r"\.\.\.: ")
+    ipython.send("\r")  # an empty line ends the cell
+    ipython.expect("tok/s", timeout=180)
+    ipython.expect(r"In \[3\]: ")
+    ipython.sendline("print('FINISH', _qwen.finish_reason, _qwen.config.max_tokens)")
+    ipython.expect(r"FINISH (stop|length) 24")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from run_notebook import StreamingNotebookClient

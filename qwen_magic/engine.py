@@ -6,18 +6,19 @@ through here, so they share one cached model, one validation path and one set of
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from . import settings
 from .config import GenerationConfig, ModelConfig
 from .errors import ConfigError, ModelNotFoundError
 from .loader import GgufModelLoader
 from .providers.base import GenerationRequest, Provider
 from .providers.fallback import FallbackProvider
+from .settings import PROVIDERS
 from .streaming import BaseSink, GenerationResult, Sink, TokenStreamer
 
 #: The last finished result in this process (the magics also publish it as ``_qwen``).
@@ -27,20 +28,7 @@ _providers: dict[ModelConfig, Provider] = {}
 _providers_lock = threading.Lock()
 
 
-#: Values of ``provider`` (``%%qwen --provider``, ``QwenMagics.provider``, $QWEN_MAGIC_PROVIDER).
-PROVIDERS = ("local", "openai")
-
 _remote_providers: dict[tuple[str, str | None], Provider] = {}
-
-
-def provider_from_env() -> str:
-    """$QWEN_MAGIC_PROVIDER, checked; "local" when unset."""
-    kind = os.environ.get("QWEN_MAGIC_PROVIDER", "").strip().lower() or "local"
-    if kind not in PROVIDERS:
-        raise ConfigError(
-            f"QWEN_MAGIC_PROVIDER must be one of {', '.join(PROVIDERS)}, got {kind!r}."
-        )
-    return kind
 
 
 def get_provider(
@@ -57,7 +45,7 @@ def get_provider(
     where ``model`` is the server's model name). Unset, it is $QWEN_MAGIC_PROVIDER, except
     that an explicit ``base_url`` means "openai".
     """
-    kind = provider or ("openai" if base_url else provider_from_env())
+    kind = provider or ("openai" if base_url else settings.provider_kind())
     if kind == "openai":
         return _remote_provider(base_url, model)
     if kind != "local":
@@ -81,16 +69,10 @@ def get_provider(
 
 def _remote_provider(base_url: str | None, model: str | None) -> Provider:
     """One OpenAICompatibleProvider per (endpoint, model), so its connection pool is reused."""
-    from .providers.openai_compat import (
-        DEFAULT_BASE_URL,
-        OpenAICompatibleProvider,
-        normalize_base_url,
-    )
+    from .providers.openai import DEFAULT_BASE_URL, OpenAICompatibleProvider, normalize_base_url
 
-    url = normalize_base_url(
-        base_url or os.environ.get("QWEN_MAGIC_BASE_URL", "").strip() or DEFAULT_BASE_URL
-    )
-    name = model or os.environ.get("QWEN_MAGIC_REMOTE_MODEL", "").strip() or None
+    url = normalize_base_url(base_url or settings.base_url() or DEFAULT_BASE_URL)
+    name = model or settings.remote_model()
     with _providers_lock:
         cached = _remote_providers.get((url, name))
         if cached is None:

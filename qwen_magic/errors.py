@@ -77,7 +77,7 @@ class GenerationCancelled(QwenMagicError):
         self.result = result
 
 
-# -- a remote, OpenAI-compatible server (providers/openai_compat.py) -------------------------
+# -- a remote, OpenAI-compatible server (providers/openai/) ----------------------------------
 # One class per thing the user fixes differently: start the server or fix the URL, set the
 # key, name another model, look at the server's log, or suspect that the URL is not an
 # OpenAI-compatible API at all.

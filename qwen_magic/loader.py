@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .config import DEFAULT_MODEL_FILE, ModelConfig
 from .errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
 from .gguf import GgufInfo, read_gguf
 
-MODEL_ENV = "QWEN_MAGIC_MODEL"
+MODEL_ENV = settings.MODEL_VARIABLE
 SUPPORTED_ARCHITECTURES = ("qwen2",)
 # Beyond weights and KV cache, llama.cpp needs compute buffers and the logits row; measured
 # around 120 MB for this model at n_batch 512, rounded up so the preflight errs safe.
@@ -47,7 +48,7 @@ def candidate_paths(explicit: str | os.PathLike[str] | None = None,
     a sub-folder of the project finds the file that ``make model`` put at the top.
     """
     paths: list[Path] = []
-    for given in (explicit, configured, os.environ.get(MODEL_ENV)):
+    for given in (explicit, configured, settings.model_path()):
         if given:
             paths.append(Path(os.path.expanduser(os.fspath(given))))
     cwd = Path.cwd()
@@ -59,7 +60,7 @@ def candidate_paths(explicit: str | os.PathLike[str] | None = None,
 def resolve_model_path(explicit: str | os.PathLike[str] | None = None,
                        configured: str | os.PathLike[str] | None = None) -> Path:
     """The model file to use. A path the user named must exist: it is never silently skipped."""
-    named = explicit or configured or os.environ.get(MODEL_ENV)
+    named = explicit or configured or settings.model_path()
     if named:
         path = Path(os.path.expanduser(os.fspath(named)))
         if not path.exists():

@@ -9,7 +9,6 @@ work as for any IPython extension.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from importlib.metadata import version as package_version
@@ -19,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import engine, loader
+from . import engine, loader, settings
 from .cells import insert_code_cell, is_terminal
 from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
 from .errors import ConfigError, GenerationCancelled
@@ -69,22 +68,22 @@ class QwenMagics(Magics):
 
     @default("provider")
     def _default_provider(self) -> str:
-        return engine.provider_from_env()
+        return settings.provider_kind()
 
     @default("base_url")
     def _default_base_url(self) -> str | None:
-        from .providers.openai_compat import normalize_base_url
+        from .providers.openai import normalize_base_url
 
-        url = os.environ.get("QWEN_MAGIC_BASE_URL", "").strip()
+        url = settings.base_url()
         return normalize_base_url(url) if url else None  # defaults skip @validate
 
     @default("remote_model")
     def _default_remote_model(self) -> str | None:
-        return os.environ.get("QWEN_MAGIC_REMOTE_MODEL", "").strip() or None
+        return settings.remote_model()
 
     @validate("base_url")
     def _validate_base_url(self, proposal: Any) -> Any:
-        from .providers.openai_compat import normalize_base_url
+        from .providers.openai import normalize_base_url
 
         if proposal["value"] is None:
             return None
@@ -299,7 +298,7 @@ class QwenMagics(Magics):
     def status_info(self) -> dict[str, Any]:
         import psutil
 
-        from .providers.openai_compat import OpenAICompatibleProvider
+        from .providers.openai import OpenAICompatibleProvider
 
         provider = self.get_provider()
         info: dict[str, Any] = {"provider": provider.name}

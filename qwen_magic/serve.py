@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .config import ModelConfig
 from .errors import ConfigError
 from .loader import preflight_memory, resolve_model_path, validate_model
@@ -105,7 +106,7 @@ def serve(
     info = validate_model(path)  # a bad file gets our message, not a llama.cpp abort
     preflight_memory(info, config.n_ctx)
     _check_port(host, port)
-    api_key = os.environ.get("QWEN_MAGIC_API_KEY", "").strip() or None
+    api_key = settings.server_api_key()
     server, model_settings = server_settings(
         path, host, port, config.n_ctx, config.n_threads, api_key
     )

@@ -26,7 +26,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import qwen_magic
 from qwen_magic.errors import RemoteAuthError
-from qwen_magic.providers.openai_compat import OpenAICompatibleProvider
+from qwen_magic.providers.openai import OpenAICompatibleProvider
 from qwen_magic.streaming import ListSink
 from tests.conftest import assert_parses_or_is_marked_cut
 

@@ -15,10 +15,14 @@ Sections (the JSON keys):
                   their temperature-0 outputs match
   goals           each target of issue 5, met or not, from the numbers above
 
-Modules, each importing only those above it: ``plan``, ``stats``, ``prompts``, ``report``,
-``machine`` (no bench imports) → ``runners`` (the three paths) → ``scenarios`` (what each
-section asks) and ``probes`` (fresh-process measurements) → ``sweep`` (``--sweep``) → this
-package (the CLI entry). ``python -m qwen_magic.bench probe ...`` is a probe's process.
+Modules (each imports only modules listed before it):
+  plan, stats, prompts   what runs, how figures are summarised, the fixed prompts
+  runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
+  report, machine        goals and text tables; what the run records about the machine
+  scenarios              what each section asks (plan, prompts, runners, stats)
+  probes                 fresh-process measurements (plan, prompts, runners, stats)
+  sweep                  ``--sweep`` (plan, probes, prompts, stats)
+  this package           the CLI entry (all of the above); ``__main__`` a probe's process
 """
 
 from __future__ import annotations

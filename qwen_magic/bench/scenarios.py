@@ -1,83 +1,47 @@
 """What `qwen-magic bench` asks each path, interleaved over rounds.
 
-Every scenario runs its paths in an order that rotates from one trial to the next, so slow
-drift on a shared machine (other processes, thermal limits) falls on every path alike, and
-every ratio is taken between samples of the same trial.
+Every scenario runs its paths in an order that rotates from one trial to the next (see
+:func:`~qwen_magic.bench.plan.rotated`), and every ratio is taken between samples of the
+same trial.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .bench_paths import ApiPath, MagicPath, RawPath, Sample
-from .bench_prompts import (
+from ..config import GenerationConfig
+from ..providers.base import GenerationRequest
+from ..providers.local import QwenLocalProvider, prefix_cache_for
+from .plan import Plan, greedy, rotated
+from .prompts import (
     CONTEXT_QUESTIONS,
     EDIT_REQUESTS,
     SHORT_REQUESTS,
+    WARM_REQUESTS,
     build_context,
     with_context,
 )
-from .config import GenerationConfig
-from .providers.base import GenerationRequest
+from .runners import ApiPath, LoadWatch, MagicPath, RawPath, Sample
+from .stats import ratio, stats
 
-
-@dataclass(frozen=True)
-class Plan:
-    """How much to run. ``quick`` is about a minute on 2 idle cores; the default ~10."""
-
-    rounds: int = 3
-    short_prompts: int = 3
-    short_tokens: int = 128
-    context_tokens: int = 1500
-    context_answer_tokens: int = 16
-    alternations: int = 3  # visits of each of the two contexts
-    edit_prompts: int = 3
-    edit_tokens: int = 256
-    probes: int = 2
-    raw_alternating: bool = True
-    control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
-    context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
-    edit_rounds: int | None = None
-
-    @classmethod
-    def quick(cls) -> Plan:
-        return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
-                   context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
-                   probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
-                   edit_rounds=2)
-
-    def rounds_for(self, section: str) -> int:
-        chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)
-        return chosen or self.rounds
-
-
-def stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    kept = [v for v in values if v is not None]
-    if not kept:
-        return {"min": None, "median": None, "max": None, "n": 0}
-    return {"min": min(kept), "median": statistics.median(kept), "max": max(kept), "n": len(kept)}
-
-
-def rotated(items: Sequence[str], shift: int) -> list[str]:
-    shift %= len(items)
-    return list(items[shift:]) + list(items[:shift])
+Progress = Callable[[str], None]
 
 
 class Bench:
-    """The three paths over one model file, and the resets that make trials comparable."""
+    """The paths over one model file, and the resets that make trials comparable.
 
-    def __init__(self, raw: RawPath, magic: MagicPath, plan: Plan) -> None:
-        from .engine import get_provider
+    Paths: ``raw``, ``api``, ``magic``, and ``plain``/``speculative`` (the API with
+    speculative decoding forced off/on).
+    """
 
-        self.raw, self.magic, self.plan = raw, magic, plan
-        self.provider: Any = get_provider()
-        self.api = ApiPath("api")
+    def __init__(self, raw: RawPath, magic: MagicPath, plan: Plan, provider: QwenLocalProvider,
+                 loads: LoadWatch) -> None:
+        self.raw, self.magic, self.plan, self.provider, self.loads = raw, magic, plan, provider, loads
+        self.api = ApiPath(provider, "api")
 
     def count(self, text: str) -> int:
-        return len(self.raw.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return self.raw.count(text)
 
     def prompt_tokens(self, prompt: str, config: GenerationConfig) -> list[int]:
         return self.provider.tokenize(GenerationRequest.from_prompt(prompt, config))
@@ -87,8 +51,6 @@ class Bench:
         if path == "raw":
             self.raw.reset()
             return
-        from .providers.local import prefix_cache_for
-
         model = self.provider.loader.load()
         with model.lock:
             model.llama.reset()
@@ -97,29 +59,33 @@ class Bench:
     def run(self, path: str, prompt: str, config: GenerationConfig) -> Sample:
         if path == "raw":
             request = GenerationRequest.from_prompt(prompt, config)
-            return self.raw.run(request, self.prompt_tokens(prompt, config))
-        if path == "magic":
-            return self.magic.run(prompt, config)
-        if path == "plain":
-            sample = ApiPath("plain").run(prompt, config.replace(speculative="off"))
-            return sample
-        if path == "speculative":
-            return ApiPath("speculative").run(prompt, config.replace(speculative="on"))
-        return self.api.run(prompt, config)
+            sample = self.raw.run(request, self.prompt_tokens(prompt, config))
+        elif path == "magic":
+            sample = self.magic.run(prompt, config)
+        elif path == "plain":
+            sample = ApiPath(self.provider, "plain").run(prompt, config.replace(speculative="off"))
+        elif path == "speculative":
+            sample = ApiPath(self.provider, "speculative").run(prompt, config.replace(speculative="on"))
+        else:
+            sample = self.api.run(prompt, config)
+        self.loads.sample()
+        return sample
 
 
-def _greedy(seed: int, max_tokens: int) -> GenerationConfig:
-    # Temperature 0 and a fixed seed: every path decodes the same tokens, so rates compare.
-    return GenerationConfig(temperature=0.0, seed=seed, max_tokens=max_tokens)
+def warm_up(bench: Bench) -> None:
+    """First touches of the weights, the chat template and the file digest stay out of the numbers."""
+    for path in ("raw", "api", "magic"):
+        bench.reset(path)
+        bench.run(path, "Say hi.", greedy(1, 4))
 
 
-def short_requests(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+def short_requests(bench: Bench, progress: Progress) -> dict[str, Any]:
     """Decode speed, time to first token and prompt speed on fixed short code requests."""
     plan, paths = bench.plan, ("raw", "api", "magic")
     trials: list[dict[str, Sample]] = []
     for round_ in range(plan.rounds):
         for i, prompt in enumerate(SHORT_REQUESTS[: plan.short_prompts]):
-            config = _greedy(1000 + i, plan.short_tokens)
+            config = greedy(1000 + i, plan.short_tokens)
             trial: dict[str, Sample] = {}
             for path in rotated(paths, len(trials)):
                 bench.reset(path)
@@ -131,6 +97,7 @@ def short_requests(bench: Bench, progress: Callable[[str], None]) -> dict[str, A
 
 
 def summarize_paths(trials: list[dict[str, Sample]], paths: Sequence[str]) -> dict[str, Any]:
+    """Per path: the figures of its samples and, beside raw, their per-trial ratios to raw."""
     out: dict[str, Any] = {"trials": len(trials), "paths": {}}
     for path in paths:
         samples = [t[path] for t in trials]
@@ -142,7 +109,7 @@ def summarize_paths(trials: list[dict[str, Sample]], paths: Sequence[str]) -> di
             "prompt_tokens": stats([s.new_prompt_tokens for s in samples]),
         }
         if path != "raw":
-            entry["decode_ratio_vs_raw"] = stats([_ratio(t[path].decode_tok_s, t["raw"].decode_tok_s)
+            entry["decode_ratio_vs_raw"] = stats([ratio(t[path].decode_tok_s, t["raw"].decode_tok_s)
                                                   for t in trials])
             entry["ttft_delta_vs_raw_s"] = stats([t[path].ttft_s - t["raw"].ttft_s for t in trials])
             entry["same_text_as_raw"] = sum(t[path].text == t["raw"].text for t in trials)
@@ -153,11 +120,7 @@ def summarize_paths(trials: list[dict[str, Sample]], paths: Sequence[str]) -> di
     return out
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a and b else None
-
-
-def shared_prefix(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+def shared_prefix(bench: Bench, progress: Progress) -> dict[str, Any]:
     """A second cell sharing a long context with the first: how much sooner its first token."""
     plan, paths = bench.plan, ("raw", "api", "magic")
     context = build_context("analysis", plan.context_tokens, bench.count)
@@ -165,7 +128,7 @@ def shared_prefix(bench: Bench, progress: Callable[[str], None]) -> dict[str, An
     for round_ in range(plan.rounds_for("context")):
         for path in rotated(paths, round_):
             bench.reset(path)
-            config = _greedy(7, plan.context_answer_tokens)
+            config = greedy(7, plan.context_answer_tokens)
             first = bench.run(path, with_context(context, CONTEXT_QUESTIONS[0]), config)
             second = bench.run(path, with_context(context, CONTEXT_QUESTIONS[1]), config)
             per_path[path].append((first, second))
@@ -177,12 +140,54 @@ def shared_prefix(bench: Bench, progress: Callable[[str], None]) -> dict[str, An
             "first_ttft_s": stats([a.ttft_s for a, _ in pairs]),
             "second_ttft_s": stats([b.ttft_s for _, b in pairs]),
             "second_new_tokens": stats([b.new_prompt_tokens for _, b in pairs]),
-            "speedup": stats([_ratio(a.ttft_s, b.ttft_s) for a, b in pairs]),
+            "speedup": stats([ratio(a.ttft_s, b.ttft_s) for a, b in pairs]),
         }
     return out
 
 
-def alternating(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+def deterministic(bench: Bench, progress: Progress) -> dict[str, Any]:
+    """A warm cell after the shared context, with ``deterministic`` off and on: what it costs.
+
+    Each measured cell follows the same earlier cell (the context, then CONTEXT_QUESTIONS[0]),
+    so both modes start from the same cached prompt and differ only in how much of it they
+    reuse. The modes alternate in an order that rotates from trial to trial.
+    """
+    plan = bench.plan
+    context = build_context("analysis", plan.context_tokens, bench.count)
+    before = with_context(context, CONTEXT_QUESTIONS[0])
+    answer_tokens = plan.context_answer_tokens
+    bench.reset("api")
+    bench.run("api", before, greedy(7, answer_tokens))  # reads the whole context once
+    trials: list[dict[bool, Sample]] = []
+    for n in range(plan.rounds):
+        request = with_context(context, WARM_REQUESTS[n % len(WARM_REQUESTS)])
+        trial: dict[bool, Sample] = {}
+        for mode in rotated((False, True), n):
+            bench.run("api", before, greedy(7, answer_tokens))
+            trial[mode] = bench.run("api", request, greedy(13, answer_tokens).replace(deterministic=mode))
+        trials.append(trial)
+        progress(f"deterministic trial {n + 1}: off {trial[False].ttft_s:.3f}s "
+                 f"({trial[False].new_prompt_tokens} new tokens), on {trial[True].ttft_s:.3f}s "
+                 f"({trial[True].new_prompt_tokens} new tokens)")
+    return {"context_tokens": bench.count(context), "path": "api", **summarize_deterministic(trials)}
+
+
+def summarize_deterministic(trials: Sequence[dict[bool, Sample]]) -> dict[str, Any]:
+    """Each mode's figures, and per trial the ratio and difference of "on" to "off"."""
+    modes = {}
+    for mode, name in ((False, "off"), (True, "on")):
+        modes[name] = {"ttft_s": stats([t[mode].ttft_s for t in trials]),
+                       "new_prompt_tokens": stats([t[mode].new_prompt_tokens for t in trials])}
+    return {
+        "trials": len(trials),
+        "modes": modes,
+        "ttft_ratio_on_vs_off": stats([ratio(t[True].ttft_s, t[False].ttft_s) for t in trials]),
+        "ttft_delta_on_minus_off_s": stats([t[True].ttft_s - t[False].ttft_s for t in trials]),
+        "same_text": sum(t[True].text == t[False].text for t in trials),
+    }
+
+
+def alternating(bench: Bench, progress: Progress) -> dict[str, Any]:
     """Two long contexts (a cell's notebook and the panel's) asked in turn: A, B, A, B, ..."""
     plan = bench.plan
     paths = ("raw", "api") if plan.raw_alternating else ("api",)
@@ -198,7 +203,7 @@ def alternating(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]
             for name, context in contexts.items():
                 question = CONTEXT_QUESTIONS[visit % len(CONTEXT_QUESTIONS)]
                 sample = bench.run(path, with_context(context, question),
-                                   _greedy(11, plan.context_answer_tokens))
+                                   greedy(11, plan.context_answer_tokens))
                 if name not in first:
                     first[name] = sample.ttft_s
                 else:
@@ -216,7 +221,7 @@ def alternating(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]
     return out
 
 
-def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+def edits(bench: Bench, progress: Progress) -> dict[str, Any]:
     """Edit-style requests: plain decoding against prompt-lookup speculative decoding."""
     plan = bench.plan
     paths = ("raw", "plain", "speculative", "magic")
@@ -224,7 +229,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     prompt_of: list[int] = []
     for round_ in range(plan.rounds_for("edits")):
         for i, prompt in enumerate(EDIT_REQUESTS[: plan.edit_prompts]):
-            config = _greedy(2000 + i, plan.edit_tokens)
+            config = greedy(2000 + i, plan.edit_tokens)
             trial: dict[str, Sample] = {}
             for path in rotated(paths, len(trials)):
                 bench.reset(path)
@@ -238,7 +243,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     out = summarize_paths(trials, paths)
     for path in ("speculative", "magic"):
         out["paths"][path]["decode_ratio_vs_plain"] = stats(
-            [_ratio(t[path].decode_tok_s, t["plain"].decode_tok_s) for t in trials])
+            [ratio(t[path].decode_tok_s, t["plain"].decode_tok_s) for t in trials])
     divergences = []
     for n, t in enumerate(trials):
         a, b = t["plain"].text, t["speculative"].text
@@ -250,7 +255,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     # How much an edit's answer copies decides the gain, so each prompt is shown on its own.
     out["per_prompt"] = [
         {"prompt": EDIT_REQUESTS[i].split("\n", 1)[0],
-         "decode_ratio_vs_raw": stats([_ratio(t["speculative"].decode_tok_s, t["raw"].decode_tok_s)
+         "decode_ratio_vs_raw": stats([ratio(t["speculative"].decode_tok_s, t["raw"].decode_tok_s)
                                        for t, p in zip(trials, prompt_of, strict=True) if p == i]),
          "accepted": sum(t["speculative"].extra.get("accepted", 0)
                          for t, p in zip(trials, prompt_of, strict=True) if p == i),
@@ -258,7 +263,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
                         for t, p in zip(trials, prompt_of, strict=True) if p == i)}
         for i in sorted(set(prompt_of))]
     if plan.control_tokens:
-        out["control"] = _control(bench, progress)
+        out["control"] = control(bench, progress)
     drafted = sum(t["speculative"].extra.get("drafted", 0) for t in trials)
     accepted = sum(t["speculative"].extra.get("accepted", 0) for t in trials)
     out["match"] = {"identical": len(trials) - len(divergences), "total": len(trials),
@@ -268,7 +273,7 @@ def edits(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
     return out
 
 
-def _control(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
+def control(bench: Bench, progress: Progress) -> dict[str, Any]:
     """A request that is not an edit but has code in its prompt (a --context cell), where
     drafts find fewer runs to copy: what speculative decoding costs or gains there."""
     plan = bench.plan
@@ -278,13 +283,20 @@ def _control(bench: Bench, progress: Callable[[str], None]) -> dict[str, Any]:
         trial: dict[str, Sample] = {}
         for path in rotated(("plain", "speculative"), round_):
             bench.reset(path)
-            trial[path] = bench.run(path, prompt, _greedy(3000, plan.control_tokens))
+            trial[path] = bench.run(path, prompt, greedy(3000, plan.control_tokens))
         trials.append(trial)
         progress(f"non-edit control round {round_ + 1}: " + ", ".join(
             f"{p} {s.decode_tok_s or 0:.1f} tok/s" for p, s in trial.items()))
     return {
-        "decode_ratio_vs_plain": stats([_ratio(t["speculative"].decode_tok_s, t["plain"].decode_tok_s)
+        "decode_ratio_vs_plain": stats([ratio(t["speculative"].decode_tok_s, t["plain"].decode_tok_s)
                                         for t in trials]),
         "identical": sum(t["speculative"].text == t["plain"].text for t in trials),
         "total": len(trials),
     }
+
+
+#: Each section's runner, by its ``--only`` name (plan.SECTIONS).
+SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
+    "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
+    "alternating": alternating, "edits": edits,
+}

@@ -8,21 +8,31 @@ the numbers, not beside them.
 
 This is a benchmark harness, the one place outside loader/providers that touches
 ``llama_cpp`` (the raw baseline) and outside the magics that touches IPython (the shell).
+It uses the product only through public names.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from .config import GenerationConfig, ModelConfig
-from .prefix_cache import common_prefix
-from .providers.base import GenerationRequest, PromptRead
-from .streaming import BaseSink, GenerationResult
+from .. import loader
+from ..config import GenerationConfig, ModelConfig
+from ..engine import generate
+from ..prefix_cache import common_prefix
+from ..providers.base import GenerationRequest, PromptRead, Provider
+from ..streaming import BaseSink, GenerationResult
+
+#: The user variable ``%%qwen --out`` stores each benchmarked cell's GenerationResult in.
+RESULT_VARIABLE = "qwen_bench_result"
 
 
 @dataclass
@@ -46,7 +56,8 @@ class Sample:
         return self.new_prompt_tokens / self.ttft_s
 
 
-def _decode_rate(tokens: int, first: float | None, last: float | None) -> float | None:
+def decode_rate(tokens: int, first: float | None, last: float | None) -> float | None:
+    """Tokens per second between the first and the last text (the first token is the prompt's)."""
     if first is None or last is None or tokens < 2 or last <= first:
         return None
     return (tokens - 1) / (last - first)
@@ -58,13 +69,15 @@ class RawPath:
     name = "raw"
 
     def __init__(self, model_path: str, config: ModelConfig) -> None:
-        from .loader import import_llama_cpp, llama_kwargs
-
-        Llama = import_llama_cpp().Llama
+        Llama = loader.import_llama_cpp().Llama
 
         started = time.perf_counter()
-        self.llm = Llama(**llama_kwargs(_as_path(model_path), config))
+        self.llm = Llama(**loader.llama_kwargs(Path(model_path), config))
         self.load_s = time.perf_counter() - started
+
+    def count(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (how prompts are cut to a budget)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def reset(self) -> None:
         self.llm.reset()
@@ -73,9 +86,9 @@ class RawPath:
         """The loop runs in a fresh thread, as the product's does (TokenStreamer's worker).
 
         llama.cpp's OpenMP runtime keeps one thread team per calling thread, and a process
-        that decodes from its main thread *and* from other threads decodes ~30% slower in
-        the latter (measured: 39 → 28 tok/s). Giving both paths the same kind of thread keeps
-        that artifact of sharing one process out of the ratios.
+        that decodes from its main thread *and* from other threads decodes slower in the
+        latter (docs/performance.md). Giving both paths the same kind of thread keeps that
+        artifact of sharing one process out of the ratios.
         """
         box: list[Any] = []
 
@@ -115,14 +128,15 @@ class RawPath:
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         text = "".join(parts)
-        tokens = cfg.max_tokens if finish == "length" else len(
-            llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        tokens = cfg.max_tokens if finish == "length" else self.count(text)
         return Sample(self.name, (first or time.perf_counter()) - started, tokens,
                       len(prompt_tokens), len(prompt_tokens) - reused,
-                      _decode_rate(tokens, first, last), text, finish)
+                      decode_rate(tokens, first, last), text, finish)
 
 
-class _TimingSink(BaseSink):
+class TimingSink(BaseSink):
+    """Notes when the first and the last text reached the API's caller."""
+
     def __init__(self) -> None:
         self.first: float | None = None
         self.last: float | None = None
@@ -137,41 +151,61 @@ class _TimingSink(BaseSink):
             self.first = self.last
 
 
-def _from_result(path: str, result: GenerationResult, started: float,
-                 first: float | None, last: float | None) -> Sample:
-    return Sample(
+def speculative_stats(result: GenerationResult) -> dict[str, int]:
+    """``drafted``/``accepted``/``steps`` of the answer, if it was decoded speculatively.
+
+    The provider records them in ``result.provenance["speculative"]`` (the fields of
+    :class:`qwen_magic.speculative.SpeculativeStats`) only when speculative decoding ran.
+    """
+    spec = result.provenance.get("speculative")
+    if not isinstance(spec, dict):
+        return {}
+    return {key: spec[key] for key in ("drafted", "accepted", "steps") if key in spec}
+
+
+def sample_from_result(path: str, result: GenerationResult, started: float,
+                       first: float | None, last: float | None) -> Sample:
+    sample = Sample(
         path, (first or time.perf_counter()) - started, result.completion_tokens,
         result.prompt_tokens, result.prompt_tokens - result.reused_tokens,
-        _decode_rate(result.completion_tokens, first, last), result.text, result.finish_reason,
+        decode_rate(result.completion_tokens, first, last), result.text, result.finish_reason,
     )
+    sample.extra.update(speculative_stats(result))
+    return sample
 
 
 class ApiPath:
     """``qwen_magic.generate`` with a sink: the TokenStreamer and the local provider."""
 
-    def __init__(self, name: str = "api") -> None:
-        self.name = name
+    def __init__(self, provider: Provider, name: str = "api") -> None:
+        self.provider, self.name = provider, name
 
     def run(self, prompt: str, config: GenerationConfig) -> Sample:
-        from . import generate
-
-        sink = _TimingSink()
+        sink = TimingSink()
         started = time.perf_counter()
-        result = generate(prompt, config=config, sinks=[sink])
-        sample = _from_result(self.name, result, started, sink.first, sink.last)
-        stats = _provider_stats()
-        if stats is not None and config.speculative != "off":
-            sample.extra.update(stats)
-        return sample
+        result = generate(prompt, config=config, provider=self.provider, sinks=[sink])
+        return sample_from_result(self.name, result, started, sink.first, sink.last)
 
 
-def _provider_stats() -> dict[str, Any] | None:
-    from .engine import get_provider
+def is_answer(plain: str) -> bool:
+    """Whether a display update shows answer text, not a "⏳" status line."""
+    return bool(plain) and not plain.startswith("⏳")
 
-    spec = getattr(get_provider(), "last_speculative", None)
-    if spec is None:
-        return None
-    return {"drafted": spec.drafted, "accepted": spec.accepted, "steps": spec.steps}
+
+def sink_chain(frame: FrameType | None) -> str | None:
+    """The sinks on the call stack, outermost first: ``"ThrottledSink(NotebookSink)"``.
+
+    Read from the frames that called into the display (their ``self``), so it names the
+    sinks that delivered the text, without asking the magic how it builds them.
+    """
+    chain: list[BaseSink] = []
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, BaseSink) and not any(owner is seen for seen in chain):
+            chain.append(owner)
+        frame = frame.f_back
+    names = [type(sink).__name__ for sink in reversed(chain)]
+    return "(".join(names) + ")" * (len(names) - 1) if names else None
 
 
 class RecordingPublisher:
@@ -185,19 +219,25 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.events: list[tuple[float, str]] = []
         self.bytes = 0
+        #: The sinks that delivered the first answer text (see :func:`sink_chain`).
+        self.sink_chain: str | None = None
 
     def publish(self, data: dict[str, Any], metadata: Any = None, source: Any = None, *,
                 transient: Any = None, update: bool = False, **kwargs: Any) -> None:
         message = json.dumps({"data": data, "metadata": metadata or {},
                               "transient": transient or {}, "update": update})
         self.bytes += len(message)
-        self.events.append((time.perf_counter(), data.get("text/plain", "")))
+        plain = data.get("text/plain", "")
+        self.events.append((time.perf_counter(), plain))
+        if self.sink_chain is None and is_answer(plain):
+            # Once per publisher (the warm-up's answer), so the walk stays out of the timings.
+            self.sink_chain = sink_chain(inspect.currentframe())
 
     def clear_output(self, wait: bool = False) -> None:
         pass
 
     def answer_times(self) -> tuple[float | None, float | None, int]:
-        times = [t for t, plain in self.events if plain and not plain.startswith("⏳")]
+        times = [t for t, plain in self.events if is_answer(plain)]
         if not times:
             return None, None, 0
         return times[0], times[-1], len(times)
@@ -213,48 +253,56 @@ class MagicPath:
 
     name = "magic"
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig) -> None:
+        # IPython only when the bench runs: `qwen-magic --help` imports this package too.
         from IPython.core.interactiveshell import InteractiveShell
 
         self.shell = InteractiveShell.instance()
         self.publisher = RecordingPublisher()
         self.shell.display_pub = self.publisher
-        self.shell.run_line_magic("load_ext", "qwen_magic")
-        from .magics import _registered
-
-        self.magics = _registered[id(self.shell)]
-        self.magics.wait_for_preload(lambda message: None)
-        from .engine import get_provider
-
-        get_provider().loader.load()  # the preloaded model (a load error is raised here)
+        # The magic's model settings, so it shares the one model of the other paths.
+        self.shell.run_line_magic("config", f"QwenMagics.n_ctx = {config.n_ctx}")
+        self.shell.run_line_magic("config", f"QwenMagics.n_threads = {config.n_threads}")
+        self.shell.extension_manager.load_extension("qwen_magic")
+        self.magics = self.shell.magics_manager.registry["QwenMagics"]
+        self.magics.wait_for_preload(lambda message: None)  # the model loads in the background
 
     def sink_kind(self) -> str:
-        """Which sink the magic streams to here (the benchmark asserts it is the notebook one)."""
-        sink, _ = self.magics._output("markdown", _NoArgs())
-        inner = getattr(sink, "inner", None)
-        return f"{type(sink).__name__}({type(inner).__name__})" if inner else type(sink).__name__
+        """Which sinks carried the magic's answers (the benchmark asserts the notebook ones)."""
+        return self.publisher.sink_chain or "none (no answer text was displayed)"
 
     def run(self, prompt: str, config: GenerationConfig) -> Sample:
         options = (f"-t {config.temperature} --seed {config.seed} -n {config.max_tokens} "
                    f"--top-p {config.top_p} --top-k {config.top_k} --min-p {config.min_p} "
-                   f"--repeat-penalty {config.repeat_penalty} --no-insert")
+                   f"--repeat-penalty {config.repeat_penalty} --no-insert --out {RESULT_VARIABLE}")
         self.publisher.events.clear()
         started = time.perf_counter()
         outcome = self.shell.run_cell(f"%%qwen {options}\n{prompt}", store_history=False)
         if not outcome.success:
             raise RuntimeError(f"%%qwen failed: {outcome.error_in_exec or outcome.error_before_exec}")
         first, last, updates = self.publisher.answer_times()
-        result: GenerationResult = self.shell.user_ns["_qwen"]
-        sample = _from_result(self.name, result, started, first, last)
+        result: GenerationResult = self.shell.user_ns[RESULT_VARIABLE]
+        sample = sample_from_result(self.name, result, started, first, last)
         sample.extra["display_updates"] = updates
         return sample
 
 
-class _NoArgs:
-    no_footer = False
+class LoadWatch:
+    """Counts the product's model loads from public state: every load makes a new LoadedModel.
 
+    Sampled after each request, so a reload shows as a LoadedModel not seen before. Held by
+    weak reference: a model the product dropped must be freed, and its ``id`` may be reused.
+    """
 
-def _as_path(path: str) -> Any:
-    from pathlib import Path
+    def __init__(self) -> None:
+        self._seen: list[weakref.ref[Any]] = []
+        self.sample()
 
-    return Path(path)
+    def sample(self) -> None:
+        for model in loader.loaded_models():
+            if not any(ref() is model for ref in self._seen):
+                self._seen.append(weakref.ref(model))
+
+    @property
+    def loads(self) -> int:
+        return len(self._seen)

@@ -26,6 +26,14 @@ CONTEXT_QUESTIONS = (
     "Write a unit test for the cleaning function above.",
 )
 
+# New short requests for a warm cell after the shared context (the deterministic section). They
+# begin unlike CONTEXT_QUESTIONS[0], the cell asked before each, so only the request is new.
+WARM_REQUESTS = (
+    "Add a docstring to clean_orders_1.",
+    "Which column holds the order amounts?",
+    "Rename monthly_1 to monthly_totals.",
+)
+
 _ANALYSIS_CELLS = (
     "import pandas as pd\nimport numpy as np\nfrom pathlib import Path\n\n"
     "DATA_DIR = Path('data/{n}')\nraw_{n} = pd.read_csv(DATA_DIR / 'orders_{n}.csv', "

@@ -1,0 +1,156 @@
+"""`qwen-magic bench`: the product against raw llama-cpp-python, in one run, on one model.
+
+Absolute speeds on a shared or throttled CPU drift by tens of percent from minute to minute,
+so the claims are ratios between paths measured in the same trial (see :mod:`.scenarios`).
+The run records the machine and its load average so a reader can judge the absolute figures.
+
+Sections (the JSON keys):
+  load            cold load per path (fresh processes) and what a second request loads (nothing)
+  memory          peak RSS of a raw process and of a kernel with the model and prefix states
+  short           short code requests: time to first token, prompt and decode tok/s, ratios
+  shared_prefix   a second cell with the same ~1,500-token context
+  deterministic   a warm cell after that context with GenerationConfig.deterministic off and on
+  alternating     two long contexts in turn (panel vs cell)
+  edits           edit requests: plain vs prompt-lookup speculative decoding, and how often
+                  their temperature-0 outputs match
+  goals           each target of issue 5, met or not, from the numbers above
+
+Modules (each imports only modules listed before it):
+  plan, stats, prompts   what runs, how figures are summarised, the fixed prompts
+  runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
+  report, machine        goals and text tables; what the run records about the machine
+  scenarios              what each section asks (plan, prompts, runners, stats)
+  probes                 fresh-process measurements (plan, prompts, runners, stats)
+  sweep                  ``--sweep`` (plan, probes, prompts, stats)
+  this package           the CLI entry (all of the above); ``__main__`` a probe's process
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Collection
+from typing import Any
+
+from .. import loader
+from ..config import ModelConfig
+from ..engine import get_provider
+from ..providers.local import QwenLocalProvider
+from .machine import loadavg, machine_info
+from .plan import SECTIONS, Plan
+from .probes import cold_load_and_memory
+from .report import format_sweep, format_table, goals
+from .runners import LoadWatch, MagicPath, RawPath
+from .scenarios import SCENARIOS, Bench, warm_up
+from .sweep import sweep, sweep_prompt
+
+__all__ = ["SCHEMA", "SECTIONS", "add_arguments", "main", "run"]
+
+SCHEMA = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="about one minute: fewer, shorter requests")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
+    parser.add_argument("--only", action="append", choices=SECTIONS,
+                        help="run only this section (repeatable); load and memory always run")
+    parser.add_argument("--no-probes", action="store_true",
+                        help="skip the fresh-process cold-load and peak-RSS probes")
+    parser.add_argument("--model", help="path of a .gguf file (default: the search path)")
+    parser.add_argument("--n-ctx", type=int, help="context window (default 4096)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    parser.add_argument("--output", help="also write the JSON to this file")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead: measure the llama.cpp settings behind the defaults "
+                             "(threads, n_batch, flash attention, KV cache type, mmap)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
+    loader.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
+
+    plan = Plan.quick() if args.quick else Plan()
+    if args.rounds:
+        plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
+    model_path = str(loader.resolve_model_path(args.model))
+    # Every path (and every probe process) must find the same file through the same search.
+    os.environ[loader.MODEL_ENV] = model_path
+    config = ModelConfig().replace(n_ctx=args.n_ctx, n_threads=args.threads)
+    progress = Progress(quiet=args.json)
+    if args.sweep:
+        result = {"schema": SCHEMA, "machine": machine_info(),
+                  "sweep": sweep(model_path, config, args.rounds or plan.rounds, sweep_prompt(), 64,
+                                 progress)}
+        result["machine"]["loadavg_end"] = loadavg()
+        text = json.dumps(result, indent=2)
+        table = format_sweep(result["sweep"]) if not args.json else text
+    else:
+        result = run(plan, model_path, config, sections=args.only or SECTIONS,
+                     probes=not args.no_probes, progress=progress)
+        result["quick"] = bool(args.quick)
+        text = json.dumps(result, indent=2)
+        table = format_table(result) if not args.json else text
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    print(table)
+    return 0
+
+
+class Progress:
+    """One line per trial on stderr, so a long run shows it is alive (silent with --json)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.started = quiet, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def run(plan: Plan, model_path: str, config: ModelConfig, *, sections: Collection[str],
+        probes: bool, progress: Progress) -> dict[str, Any]:
+    """Measure ``sections`` (and always load and memory); the report ``--json`` prints."""
+    report: dict[str, Any] = {"schema": SCHEMA, "machine": machine_info(),
+                              "plan": dataclasses.asdict(plan)}
+    report["settings"] = {"model": model_path, **{k: v for k, v in dataclasses.asdict(config).items()
+                                                   if k not in ("path", "verbose")}}
+    provider = get_provider(model_config=config, provider="local")
+    if not isinstance(provider, QwenLocalProvider):  # a FallbackProvider: no model file found
+        raise RuntimeError(f"no local model to benchmark ({type(provider).__name__})")
+    loads = LoadWatch()
+    magic = MagicPath(config)  # %load_ext: the product's model loads (in the background) here
+    product_model = provider.loader.load()  # the magic's model: a cache lookup
+    loads.sample()
+    raw = RawPath(model_path, config)
+    progress(f"loaded: product {product_model.load_seconds:.2f}s, raw {raw.load_s:.2f}s")
+    bench = Bench(raw, magic, plan, provider, loads)
+    warm_up(bench)
+    report["magic_sink"] = magic.sink_kind()
+
+    for name in SECTIONS:
+        if name in sections:
+            report[name] = SCENARIOS[name](bench, progress)
+
+    started = time.perf_counter()
+    provider.loader.load()  # what a second request pays for loading: a cache lookup
+    second_request_load_s = time.perf_counter() - started
+    loads.sample()
+    report["load"] = {
+        "raw_in_process_s": raw.load_s,
+        "product_in_process_s": product_model.load_seconds,
+        "second_request_load_s": second_request_load_s,
+        "product_loads": loads.loads,
+    }
+    report["memory"] = {}
+    if probes:
+        load, report["memory"] = cold_load_and_memory(plan, model_path, config, bench.count, progress)
+        report["load"].update(load)
+    report["machine"]["loadavg_end"] = loadavg()
+    report["goals"] = goals(report)
+    return report

@@ -1,0 +1,59 @@
+"""How much `qwen-magic bench` runs, in which order, and how every request samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..config import GenerationConfig
+
+#: The sections ``--only`` can pick, in the order they run (load and memory always run).
+SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to run. ``quick`` is about a minute on 2 idle cores; the default ~10."""
+
+    rounds: int = 3
+    short_prompts: int = 3
+    short_tokens: int = 128
+    context_tokens: int = 1500
+    context_answer_tokens: int = 16
+    alternations: int = 3  # visits of each of the two contexts
+    edit_prompts: int = 3
+    edit_tokens: int = 256
+    probes: int = 2
+    raw_alternating: bool = True
+    control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
+    context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
+    edit_rounds: int | None = None
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
+                   context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
+                   probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
+                   edit_rounds=2)
+
+    def rounds_for(self, section: str) -> int:
+        chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)
+        return chosen or self.rounds
+
+
+def greedy(seed: int, max_tokens: int) -> GenerationConfig:
+    """Temperature 0 and a fixed seed: every path decodes the same tokens, so their rates compare."""
+    return GenerationConfig(temperature=0.0, seed=seed, max_tokens=max_tokens)
+
+
+def rotated(items: Sequence[T], shift: int) -> list[T]:
+    """``items`` starting at ``shift``: the order of the paths in one trial.
+
+    Rotating it from trial to trial makes slow drift on a shared machine (other processes,
+    thermal limits) fall on every path alike.
+    """
+    shift %= len(items)
+    return list(items[shift:]) + list(items[:shift])

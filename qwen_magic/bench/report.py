@@ -1,0 +1,176 @@
+"""The report of a `qwen-magic bench` run: its goals, judged, and the text tables.
+
+Pure functions of the report dictionary (the JSON ``--json`` prints), so they can be checked
+without a model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# -- goals -----------------------------------------------------------------------------------
+
+def value_at(report: dict[str, Any], *keys: str) -> Any:
+    """``report[k1][k2]...``, or None where a section did not run."""
+    node: Any = report
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def goal(value: Any, ok: bool | None, target: str) -> dict[str, Any]:
+    return {"value": value, "target": target, "met": ok}
+
+
+def goals(report: dict[str, Any]) -> dict[str, Any]:
+    """Each target of issue 5 with the measured value it is judged on (medians over trials)."""
+    out: dict[str, Any] = {}
+    for path in ("api", "magic"):
+        ratio = value_at(report, "short", "paths", path, "decode_ratio_vs_raw", "median")
+        out[f"{path}_decode_ratio"] = goal(ratio, None if ratio is None else ratio >= 0.95, ">= 0.95")
+        delta = value_at(report, "short", "paths", path, "ttft_delta_vs_raw_s", "median")
+        out[f"{path}_ttft_delta_s"] = goal(delta, None if delta is None else delta <= 0.05, "<= 0.05")
+    loads = value_at(report, "load", "product_loads")
+    second = value_at(report, "load", "second_request_load_s")
+    out["no_reload"] = goal({"loads": loads, "second_request_load_s": second},
+                            loads == 1 and second is not None and second < 0.01, "1 load, second ~0 s")
+    rss = value_at(report, "memory", "kernel_peak_rss_full_cache_mb")
+    out["kernel_peak_rss_mb"] = goal(rss, None if rss is None else rss <= 800,
+                                     "<= 800 at n_ctx 4096, prefix cache full")
+    speedup = value_at(report, "shared_prefix", "paths", "api", "speedup", "min")
+    out["shared_prefix_speedup"] = goal(speedup, None if speedup is None else speedup >= 3,
+                                        ">= 3 (slowest trial)")
+    alternating = value_at(report, "alternating", "paths", "api", "speedup", "min")
+    out["alternating_return_speedup"] = goal(
+        alternating, None if alternating is None else alternating >= 3, ">= 3 on every return")
+    spec = value_at(report, "edits", "paths", "speculative", "decode_ratio_vs_raw", "median")
+    out["speculative_decode_ratio"] = goal(spec, None if spec is None else spec >= 1.5, ">= 1.5")
+    match = value_at(report, "edits", "match")
+    out["speculative_matches_plain"] = goal(
+        None if match is None else f"{match['identical']}/{match['total']}", None, "reported")
+    return out
+
+
+# -- table -----------------------------------------------------------------------------------
+
+def num(value: Any, digits: int = 2) -> str:
+    """A figure as shown: ``digits`` decimals for floats, ``-`` when not measured."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def mmm(node: Any, digits: int = 2) -> str:
+    """A :func:`~qwen_magic.bench.stats.stats` node as ``median [min–max]``."""
+    if not node or node.get("median") is None:
+        return "-"
+    return f"{num(node['median'], digits)} [{num(node['min'], digits)}–{num(node['max'], digits)}]"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"qwen-magic bench ({'quick' if report.get('quick') else 'full'}) — {m['cpu']}, "
+        f"{m['physical_cores']} cores / {m['logical_cpus']} CPUs, load avg "
+        f"{m['loadavg_start']} → {m.get('loadavg_end')}",
+        f"llama-cpp-python {m['versions']['llama_cpp_python']}, ipython {m['versions']['ipython']}, "
+        f"python {m['python']}; model {os.path.basename(report['settings']['model'])}, "
+        f"n_ctx {report['settings']['n_ctx']}, {report['settings']['n_threads']} threads, "
+        f"n_batch {report['settings']['n_batch']}; magic display: {report.get('magic_sink')}",
+        "values: median [min–max] over trials",
+        "",
+    ]
+    for name, title in (("short", "short code requests"), ("edits", "edit requests (temperature 0)")):
+        section = report.get(name)
+        if not section:
+            continue
+        lines.append(f"{title}, {section['trials']} trials")
+        lines.append(f"  {'path':<12}{'TTFT s':<22}{'prompt tok/s':<24}{'decode tok/s':<24}"
+                     f"{'decode ×raw':<22}{'TTFT −raw s':<24}")
+        for path, e in section["paths"].items():
+            lines.append(f"  {path:<12}{mmm(e['ttft_s']):<22}{mmm(e['prompt_tok_s'], 0):<24}"
+                         f"{mmm(e['decode_tok_s'], 1):<24}{mmm(e.get('decode_ratio_vs_raw')):<22}"
+                         f"{mmm(e.get('ttft_delta_vs_raw_s'), 3):<24}")
+        if name == "edits":
+            match, acc = section["match"], section["acceptance"]
+            lines.append(f"  speculative output identical to plain: {match['identical']}/{match['total']}; "
+                         f"drafts accepted {acc['accepted']}/{acc['drafted']} ({num(acc['rate'])})")
+            for d in match["divergences"]:
+                lines.append(f"    trial {d['trial']} diverges at char {d['at_char']}: "
+                             f"{d['plain']!r} vs {d['speculative']!r}")
+            for entry in section.get("per_prompt", []):
+                lines.append(f"    {entry['prompt'][:58]:<60} speculative ×raw "
+                             f"{mmm(entry['decode_ratio_vs_raw'])}, accepted "
+                             f"{entry['accepted']}/{entry['drafted']}")
+            control = section.get("control")
+            if control:
+                lines.append(f"  non-edit control (code in the prompt, not copied): speculative "
+                             f"×plain {mmm(control['decode_ratio_vs_plain'])}, identical "
+                             f"{control['identical']}/{control['total']}")
+        lines.append("")
+    shared = report.get("shared_prefix")
+    if shared:
+        lines.append(f"shared prefix: second cell after a {shared['context_tokens']}-token context")
+        for path, e in shared["paths"].items():
+            lines.append(f"  {path:<12}first {mmm(e['first_ttft_s'])} s, "
+                         f"second {mmm(e['second_ttft_s'])} s, speedup {mmm(e['speedup'], 1)}×")
+        lines.append("")
+    det = report.get("deterministic")
+    if det:
+        lines.append(f"deterministic mode: a warm cell after a {det['context_tokens']}-token context, "
+                     f"{det['trials']} trials ({det['path']})")
+        for name, e in det["modes"].items():
+            lines.append(f"  {name:<12}TTFT {mmm(e['ttft_s'], 3)} s, "
+                         f"new prompt tokens {mmm(e['new_prompt_tokens'], 0)}")
+        lines.append(f"  on/off      TTFT ×{mmm(det['ttft_ratio_on_vs_off'])}, "
+                     f"on−off {mmm(det['ttft_delta_on_minus_off_s'], 3)} s; "
+                     f"same text {det['same_text']}/{det['trials']}")
+        lines.append("")
+    alt = report.get("alternating")
+    if alt:
+        lines.append(f"alternating contexts {alt['context_tokens']} tokens, {alt['visits']} visits each")
+        for path, e in alt["paths"].items():
+            firsts = ", ".join(f"{k} {v:.2f}s" for k, v in e["first_ttft_s"].items())
+            lines.append(f"  {path:<12}first visits {firsts}; returns {mmm(e['return_ttft_s'])} s, "
+                         f"speedup {mmm(e['speedup'], 1)}×")
+        lines.append("")
+    load, memory = report.get("load", {}), report.get("memory", {})
+    lines.append(f"load: raw cold {mmm(load.get('raw_cold_s'))} s, kernel cold "
+                 f"{mmm(load.get('kernel_cold_s'))} s (fresh processes, file in OS cache); "
+                 f"second request {num(load.get('second_request_load_s'), 4)} s, "
+                 f"product loads {load.get('product_loads')}")
+    if memory:
+        lines.append(f"memory: raw peak RSS {mmm(memory.get('raw_peak_rss_mb'), 0)} MB, kernel peak RSS "
+                     f"{mmm(memory.get('kernel_peak_rss_mb'), 0)} MB with "
+                     f"{memory.get('kernel_prefix_snapshots')} prefix snapshots "
+                     f"({mmm(memory.get('kernel_prefix_cache_mb'), 1)} MB), n_ctx {memory.get('n_ctx')}; "
+                     f"with the {memory.get('prefix_cache_budget_mb')} MB prefix budget full: "
+                     f"{num(memory.get('kernel_peak_rss_full_cache_mb'), 0)} MB")
+    lines.append("")
+    lines.append("goals")
+    for name, g in report.get("goals", {}).items():
+        mark = {True: "met", False: "NOT MET", None: "-"}[g["met"]]
+        value = g["value"]
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {num(v, 4)}" for k, v in value.items())
+        lines.append(f"  {name:<30}{num(value, 3):<40}{g['target']:<42}{mark}")
+    return "\n".join(lines)
+
+
+def format_sweep(result: dict[str, Any]) -> str:
+    lines = [f"settings sweep: {result['rounds']} rounds, prompt {result['prompt_tokens']} tokens, "
+             f"{result['decode_tokens']} decoded; median [min–max]"]
+    for condition, variants in result["conditions"].items():
+        lines.append(f"{condition}:")
+        lines.append(f"  {'variant':<28}{'load s':<20}{'prompt tok/s':<22}{'decode tok/s':<22}"
+                     f"{'decode (median gap)':<22}{'peak RSS MB':<20}")
+        for name, v in variants.items():
+            lines.append(f"  {name:<28}{mmm(v['load_s']):<20}{mmm(v['prompt_tok_s'], 0):<22}"
+                         f"{mmm(v['decode_tok_s'], 1):<22}{mmm(v['decode_tok_s_median_gap'], 1):<22}"
+                         f"{mmm(v['peak_rss_mb'], 0):<20}")
+    return "\n".join(lines)

@@ -49,7 +49,11 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def panel(**options: Any) -> Any:
-    """The tuning panel widget; display it as a cell's last expression."""
+    """The tuning panel widget; display it as a cell's last expression.
+
+    It starts from the ``%%qwen`` defaults when the extension is loaded (the session holds
+    them), else from :class:`GenerationConfig`'s; ``options`` override either.
+    """
     from .widgets import QwenPanel
 
     return QwenPanel(**options)

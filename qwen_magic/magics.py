@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -18,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import engine, loader, settings
+from . import engine, loader, session, settings
 from .cells import insert_code_cell, is_terminal
 from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
 from .errors import ConfigError, GenerationCancelled
@@ -351,14 +353,14 @@ class QwenMagics(Magics):
         pull(source)
 
     def cmd_panel(self, _: str) -> Any:
+        # The panel finds these magics' defaults through the session (registered at
+        # %load_ext), not through this object: it never imports this module.
         from .widgets import QwenPanel
 
-        return QwenPanel(magics=self)
+        return QwenPanel()
 
     def cmd_insert(self, _: str) -> None:
-        from .widgets import last_panel_code
-
-        code = last_panel_code()
+        code = session.current().last_code
         if not code:
             raise UsageError("The panel has produced no code yet; press Generate in `%qwen panel` first.")
         insert_code_cell(self.shell, code)
@@ -412,6 +414,42 @@ def one_line_cells(lines: list[str]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class _SessionDefaults:
+    """The magics as :class:`session.Defaults`: what the panel may read and set, no more.
+
+    Equal for the same magics, so %unload_ext can unregister what %load_ext registered.
+    """
+
+    magics: QwenMagics
+
+    @property
+    def update_interval(self) -> float:
+        return self.magics.update_interval
+
+    def generation_config(self) -> GenerationConfig:
+        return self.magics.generation_config()
+
+    def set_generation_defaults(self, values: Mapping[str, Any]) -> None:
+        # The traits %config sets: validated by them, and shown by `%qwen config`.
+        for name, value in values.items():
+            setattr(self.magics, name, value)
+
+    def provider(self) -> Any:
+        # The magics' own choice honours %config provider / model_path / n_ctx / n_threads.
+        return self.magics.get_provider()
+
+    def loading(self) -> bool:
+        return self.magics.loading
+
+    def publish(self, result: GenerationResult) -> None:
+        # Like a %%qwen cell, the latest answer is `_qwen` in the user's namespace.
+        if self.magics.shell is not None:
+            self.magics.shell.user_ns["_qwen"] = result
+
+
+# The magics of each shell, for %unload_ext. The panel no longer looks here (it reads the
+# session); the bench (bench_paths.py, bench_probe.py) and tests/reliability still do.
 _registered: dict[int, QwenMagics] = {}
 
 
@@ -419,6 +457,7 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = QwenMagics(shell=ipython)
     ipython.register_magics(magics)
     _registered[id(ipython)] = magics
+    session.current().register(_SessionDefaults(magics))
     if one_line_cells not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(one_line_cells)
     if magics.preload:
@@ -435,4 +474,5 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.input_transformers_cleanup.remove(one_line_cells)
     if magics is not None:
         ipython.magics_manager.registry.pop(type(magics).__name__, None)
+        session.current().unregister(_SessionDefaults(magics))
 

@@ -7,24 +7,33 @@ a browser is checked by tests/e2e/test_browser.py with the real model.
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import qwen_magic
-from qwen_magic import widgets
+from qwen_magic import session
 from qwen_magic.errors import ConfigError, ModelNotFoundError
 from qwen_magic.providers.fallback import FallbackProvider
+from qwen_magic.session import Session
 from qwen_magic.widgets import (
+    BUTTONS,
+    CURSOR,
+    PANEL_SETTINGS,
     RUNNING,
+    SLIDERS,
     TRANSITIONS,
     Event,
     QwenPanel,
     State,
     buttons_for,
-    last_panel_code,
+    frontend,
     next_state,
 )
 from tests.fakes import FakeProvider
@@ -71,9 +80,15 @@ def make_panel() -> Any:
 
 @pytest.fixture(autouse=True)
 def no_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
-    # No browser here: no ipylab front end at all, unless a test puts one in.
-    monkeypatch.setattr(widgets, "_frontend", widgets.FrontEnd(create=False))
-    monkeypatch.setattr(widgets, "_last_code", None)
+    # No browser here: no ipylab front end at all, unless a test puts one in. A fresh
+    # session: no panel code from an earlier test, and only this test's %load_ext in it
+    # (autouse fixtures run before `shell`, which registers the magics into this one).
+    monkeypatch.setattr(frontend, "_frontend", frontend.FrontEnd(create=False))
+    monkeypatch.setattr(session, "_current", Session())
+
+
+def last_panel_code() -> str | None:
+    return session.current().last_code
 
 
 # -- the state machine, as a table --------------------------------------------------------
@@ -136,10 +151,10 @@ def test_generate_streams_then_renders_with_stats(make_panel):
     assert enabled(panel)["stop"] and not enabled(panel)["generate"]
     assert panel.wait(30)
     assert panel.state is State.IDLE
-    partial = [text for text in seen if text.endswith(widgets.CURSOR)]
+    partial = [text for text in seen if text.endswith(CURSOR)]
     assert len(partial) >= 2, seen  # the answer grew in place before the final render
     final = panel.output.outputs[0]["data"]["text/markdown"]
-    assert "```python\ndef add(a, b):" in final and widgets.CURSOR not in final
+    assert "```python\ndef add(a, b):" in final and CURSOR not in final
     for part in ("6 tokens", "tok/s", "first token", "seed "):
         assert part in panel.stats.value
     assert enabled(panel) == {"generate": True, "stop": False, "insert": True, "copy": True,
@@ -369,7 +384,8 @@ def test_panel_starts_from_the_magics_traits(shell):
     shell.run_line_magic("config", "QwenMagics.seed = 5")
     panel = shell.run_line_magic("qwen", "panel")
     try:
-        assert isinstance(panel, QwenPanel) and panel.magics is not None
+        assert isinstance(panel, QwenPanel) and panel.session is session.current()
+        assert panel.session.registered
         assert panel.temperature.value == 0.9
         assert panel.fixed_seed.value and panel.seed.value == 5 and not panel.seed.disabled
     finally:
@@ -384,7 +400,7 @@ def test_use_as_defaults_sets_the_traits_and_cell_options_still_win(shell):
         panel.system.value = "be terse"
         values = panel.use_as_defaults()
         assert values["temperature"] == 0.7 and "defaults" in panel.status.value
-        magics = panel.magics
+        magics = shell.magics_manager.registry["QwenMagics"]
         assert (magics.temperature, magics.top_k, magics.max_tokens, magics.seed, magics.system) \
             == (0.7, 5, 64, 42, "be terse")
         shell.run_cell("%%qwen a cell with the panel's defaults")
@@ -404,7 +420,7 @@ def test_use_as_defaults_sets_the_traits_and_cell_options_still_win(shell):
 
 def test_use_as_defaults_without_the_extension_says_how(make_panel):
     panel = make_panel()
-    assert panel.magics is None and panel.use_as_defaults() == {}
+    assert not panel.session.registered and panel.use_as_defaults() == {}
     assert "%load_ext qwen_magic" in panel.status.value
 
 
@@ -413,7 +429,8 @@ def test_package_panel_function_takes_options(shell):
     try:
         shown = (panel.temperature.value, panel.max_tokens.value, panel.prompt.value)
         assert shown == (0.5, 100, "hi")
-        assert panel.magics is not None  # found through the running shell
+        # The extension's defaults, found through the session it registered at %load_ext.
+        assert panel.session is session.current() and panel.session.registered
     finally:
         panel.close()
 
@@ -444,10 +461,10 @@ class FakeCommands:
         self.executed.append((command_id, args))
 
 
-def fake_frontend(monkeypatch: pytest.MonkeyPatch) -> widgets.FrontEnd:
-    front = widgets.FrontEnd(create=False)
+def fake_frontend(monkeypatch: pytest.MonkeyPatch) -> frontend.FrontEnd:
+    front = frontend.FrontEnd(create=False)
     front.app = type("App", (), {"commands": FakeCommands()})()
-    monkeypatch.setattr(widgets, "_frontend", front)
+    monkeypatch.setattr(frontend, "_frontend", front)
     return front
 
 
@@ -533,6 +550,74 @@ def test_copy_without_a_known_front_end_says_how_to_copy_by_hand(make_panel):
 
 
 def test_panel_creates_no_front_end_until_asked(make_panel, monkeypatch):
-    monkeypatch.setattr(widgets, "_frontend", None)
+    monkeypatch.setattr(frontend, "_frontend", None)
     make_panel()
-    assert widgets._frontend is None  # no ipylab model just for showing the panel
+    assert frontend._frontend is None  # no ipylab model just for showing the panel
+
+
+# -- the controls come from a table; the layers import downwards only ------------------------
+
+
+def test_sliders_are_built_from_the_spec_table(make_panel):
+    panel = make_panel()
+    assert PANEL_SETTINGS == ("temperature", "top_p", "top_k", "max_tokens", "repeat_penalty",
+                              "seed", "system")
+    # The labels the browser tests find the sliders by, and the ranges people know.
+    shown = {spec.name: (getattr(panel, spec.name).description, getattr(panel, spec.name).min,
+                         getattr(panel, spec.name).max, getattr(panel, spec.name).step)
+             for spec in SLIDERS}
+    assert shown == {
+        "temperature": ("temperature", 0, 2, 0.05), "top_p": ("top-p", 0, 1, 0.01),
+        "top_k": ("top-k", 0, 200, 1), "max_tokens": ("max tokens", 1, 2048, 1),
+        "repeat_penalty": ("repeat penalty", 0.5, 2, 0.01),
+    }
+    assert [type(getattr(panel, spec.name)).__name__ for spec in SLIDERS] == [
+        "FloatSlider", "FloatSlider", "IntSlider", "IntSlider", "FloatSlider"]
+    assert all(not getattr(panel, spec.name).continuous_update for spec in SLIDERS)
+
+
+def test_max_tokens_slider_stretches_to_a_larger_start_the_others_do_not(make_panel):
+    panel = make_panel(max_tokens=4000, temperature=3.0)
+    assert (panel.max_tokens.max, panel.max_tokens.value) == (4000, 4000)
+    assert panel.temperature.max == 2  # as before the table: the slider holds at its end
+
+
+def test_buttons_carry_their_labels_and_follow_the_state_names(make_panel):
+    panel = make_panel()
+    labels = {name: getattr(panel, f"{name}_button").description for name in BUTTONS}
+    assert labels == {"generate": "Generate", "stop": "Stop", "insert": "Insert as cell",
+                      "copy": "Copy", "defaults": "Use as defaults"}
+    assert set(buttons_for(State.IDLE, True, True)) == set(BUTTONS)
+
+
+PACKAGE = Path(qwen_magic.__file__).parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The modules ``path`` imports, relative ones resolved against qwen_magic."""
+    package = ".".join(("qwen_magic", *path.relative_to(PACKAGE).parent.parts))
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_panel_never_imports_the_magics_and_the_state_machine_no_widgets():
+    for path in sorted((PACKAGE / "widgets").glob("*.py")):
+        assert not {n for n in imported_modules(path) if n.startswith("qwen_magic.magics")}, path
+    assert not {n for n in imported_modules(PACKAGE / "widgets" / "state.py")
+                if n.split(".")[0] in ("ipywidgets", "IPython", "qwen_magic")}
+
+
+def test_importing_the_panel_loads_no_magics():
+    code = ("import sys, qwen_magic.widgets; "
+            "assert 'qwen_magic.magics' not in sys.modules, 'magics imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr

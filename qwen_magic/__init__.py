@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .api import generate, stream
 from .config import GenerationConfig, ModelConfig
-from .engine import generate, stream
 from .errors import (
     ConfigError,
     ContextOverflowError,
@@ -37,13 +37,13 @@ __all__ = [
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext qwen_magic``: register the magics (the model loads in the background)."""
-    from .magics import load_ipython_extension as load
+    from .notebook.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magics import unload_ipython_extension as unload
+    from .notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from . import engine
+from . import api
 from .config import GenerationConfig
 from .streaming import GenerationResult
 
@@ -25,7 +25,7 @@ from .streaming import GenerationResult
 class Defaults(Protocol):
     """What ``%load_ext`` registers: the ``%%qwen`` side seen only through what others need.
 
-    The magics hand in an adapter over their ``%config`` traits (see ``magics.py``); tests
+    The magics hand in an adapter over their ``%config`` traits (see ``notebook/magics.py``); tests
     hand in a plain object. Equality decides what :meth:`Session.unregister` removes.
     """
 
@@ -112,7 +112,7 @@ class Session:
         """The magics' provider (honouring ``%config`` provider / model_path / n_ctx /
         n_threads), else the default local one."""
         defaults = self._defaults
-        return defaults.provider() if defaults is not None else engine.get_provider()
+        return defaults.provider() if defaults is not None else api.get_provider()
 
     def loading(self) -> bool:
         """Whether the extension's background load of the model is still running."""

@@ -36,10 +36,10 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from .. import loader
+from ..api import get_provider
 from ..config import ModelConfig
-from ..engine import get_provider
-from ..providers.local import QwenLocalProvider
+from ..providers.local import models
+from ..providers.local.provider import QwenLocalProvider
 from .machine import loadavg, machine_info
 from .plan import SECTIONS, Plan
 from .probes import cold_load_and_memory
@@ -72,14 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
-    loader.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
+    models.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
 
     plan = Plan.quick() if args.quick else Plan()
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
-    model_path = str(loader.resolve_model_path(args.model))
+    model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
-    os.environ[loader.MODEL_ENV] = model_path
+    os.environ[models.MODEL_ENV] = model_path
     config = ModelConfig().replace(n_ctx=args.n_ctx, n_threads=args.threads)
     progress = Progress(quiet=args.json)
     if args.sweep:

@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from .. import loader
+from ..providers.local import models
 
 
 def loadavg() -> list[float] | None:
@@ -41,8 +41,8 @@ def cpu_name() -> str:
 
 def machine_info() -> dict[str, Any]:
     try:
-        # Through the loader: llama_cpp must be imported with its OpenMP setting (loader.py).
-        llama_cpp = loader.import_llama_cpp()
+        # Through the loader: llama_cpp must be imported with its OpenMP setting (models.py).
+        llama_cpp = models.import_llama_cpp()
         system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
     except Exception:  # only informative
         system_info = None

@@ -24,11 +24,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .. import loader
+from ..api import generate
 from ..config import GenerationConfig, ModelConfig
-from ..engine import generate
-from ..prefix_cache import common_prefix
 from ..providers.base import GenerationRequest, PromptRead, Provider
+from ..providers.local import models
+from ..providers.local.prefix_cache import common_prefix
 from ..streaming import BaseSink, GenerationResult
 
 #: The user variable ``%%qwen --out`` stores each benchmarked cell's GenerationResult in.
@@ -69,10 +69,10 @@ class RawPath:
     name = "raw"
 
     def __init__(self, model_path: str, config: ModelConfig) -> None:
-        Llama = loader.import_llama_cpp().Llama
+        Llama = models.import_llama_cpp().Llama
 
         started = time.perf_counter()
-        self.llm = Llama(**loader.llama_kwargs(Path(model_path), config))
+        self.llm = Llama(**models.llama_kwargs(Path(model_path), config))
         self.load_s = time.perf_counter() - started
 
     def count(self, text: str) -> int:
@@ -155,7 +155,7 @@ def speculative_stats(result: GenerationResult) -> dict[str, int]:
     """``drafted``/``accepted``/``steps`` of the answer, if it was decoded speculatively.
 
     The provider records them in ``result.provenance["speculative"]`` (the fields of
-    :class:`qwen_magic.speculative.SpeculativeStats`) only when speculative decoding ran.
+    :class:`qwen_magic.providers.local.speculative.SpeculativeStats`) only when speculative decoding ran.
     """
     spec = result.provenance.get("speculative")
     if not isinstance(spec, dict):
@@ -299,7 +299,7 @@ class LoadWatch:
         self.sample()
 
     def sample(self) -> None:
-        for model in loader.loaded_models():
+        for model in models.loaded_models():
             if not any(ref() is model for ref in self._seen):
                 self._seen.append(weakref.ref(model))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import GenerationConfig
 from ..providers.base import GenerationRequest
-from ..providers.local import QwenLocalProvider, prefix_cache_for
+from ..providers.local.provider import QwenLocalProvider, prefix_cache_for
 from .plan import Plan, greedy, rotated
 from .prompts import (
     CONTEXT_QUESTIONS,

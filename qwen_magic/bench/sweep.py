@@ -31,7 +31,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "flash_attn": {"flash_attn": True},
     "flash_attn+kv=q8_0": {"flash_attn": True, "type_k": GGML_Q8_0, "type_v": GGML_Q8_0},
     "no-mmap": {"use_mmap": False},
-    # Not a Llama argument: libgomp's own default spin (loader.OPENMP_SPIN_COUNT bounds it).
+    # Not a Llama argument: libgomp's own default spin (models.OPENMP_SPIN_COUNT bounds it).
     "openmp-default-spin": {"env": {"GOMP_SPINCOUNT": "300000"}},
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import engine
+from .. import api
 from ..config import GenerationConfig
 from ..errors import ConfigError, QwenMagicError
 from ..providers.base import PromptRead
@@ -230,7 +230,7 @@ class QwenPanel(widgets.VBox):
             self.prompt.value = prompt
         text = self.prompt.value
         try:
-            engine.check_prompt(text)
+            api.check_prompt(text)
             config = self.config()
         except ConfigError as exc:
             self._say(str(exc), "error")

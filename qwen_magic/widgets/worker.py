@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .. import engine
+from .. import api
 from ..config import GenerationConfig
 from ..providers.base import PromptRead
 from ..streaming import BaseSink, GenerationResult, ThrottledSink
@@ -90,7 +90,7 @@ def run_generation(
         chosen = provider()
         if wait_for_model(chosen, cancel, say):
             sink = ThrottledSink(_CallbackSink(started, partial), update_interval)
-            result = engine.run(prompt, config, provider=chosen, sinks=[sink], cancel=cancel)
+            result = api.run(prompt, config, provider=chosen, sinks=[sink], cancel=cancel)
     except Exception as exc:  # shown in the panel; the kernel and the model stay usable
         error = exc
     finally:

@@ -31,7 +31,7 @@ from .lab import NOTEBOOK, Notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
-CURSOR = "▌"  # qwen_magic.display.CURSOR / widgets.CURSOR: shown only while streaming
+CURSOR = "▌"  # qwen_magic.notebook.output.CURSOR / widgets.CURSOR: shown only while streaming
 # Slow machines (or a CPU shared with other work) decode far below the ~31 tok/s of a free
 # 2-core box; the quickstart's first answer is a few hundred tokens.
 ANSWER_TIMEOUT_MS = 2 * GENERATION_TIMEOUT_MS

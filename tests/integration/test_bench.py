@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from qwen_magic import loader
 from qwen_magic.bench.prompts import EDIT_REQUESTS, build_context, with_context
 from qwen_magic.config import GenerationConfig, ModelConfig
 from qwen_magic.providers.base import GenerationRequest, PromptRead, TextDelta
-from qwen_magic.providers.local import QwenLocalProvider
+from qwen_magic.providers.local import models
+from qwen_magic.providers.local.provider import QwenLocalProvider
 from qwen_magic.streaming import TokenStreamer
 
 pytestmark = pytest.mark.model
@@ -30,7 +30,7 @@ STATS = {"min", "median", "max", "n"}
 @pytest.fixture(scope="module")
 def report(model_path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli", "bench", "--quick", "--json",
+        [sys.executable, "-m", "qwen_magic.cli.main", "bench", "--quick", "--json",
          "--model", str(model_path)],
         capture_output=True, text=True, timeout=1800, check=False,
     )
@@ -132,8 +132,8 @@ def test_quick_json_judges_every_goal(report):
 
 @pytest.fixture(scope="module")
 def provider(model_path) -> Iterator[QwenLocalProvider]:
-    yield QwenLocalProvider(loader.GgufModelLoader(ModelConfig(path=str(model_path))))
-    loader.unload()
+    yield QwenLocalProvider(models.GgufModelLoader(ModelConfig(path=str(model_path))))
+    models.unload()
 
 
 def _answer(provider: QwenLocalProvider, prompt: str, **config) -> tuple[str, int]:

@@ -11,10 +11,10 @@ import threading
 import pytest
 
 import qwen_magic
-from qwen_magic import loader
+from qwen_magic.api import get_provider
 from qwen_magic.config import ModelConfig
-from qwen_magic.engine import get_provider
 from qwen_magic.errors import ContextOverflowError, InvalidModelError, ModelNotFoundError
+from qwen_magic.providers.local import models
 from qwen_magic.streaming import BaseSink
 
 pytestmark = pytest.mark.model
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.model
 def default_model(model_path, monkeypatch_module):
     monkeypatch_module.setenv("QWEN_MAGIC_MODEL", str(model_path))
     yield
-    loader.unload()
+    models.unload()
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,11 @@ def monkeypatch_module():
 
 def test_model_loads_once_and_the_second_request_reuses_it():
     first = qwen_magic.generate("say hi", max_tokens=8, temperature=0)
-    loads = loader.load_count
+    loads = models.load_count
     second = qwen_magic.generate("say bye", max_tokens=8, temperature=0)
-    assert loader.load_count == loads  # no reload
+    assert models.load_count == loads  # no reload
     assert first.completion_tokens > 0 and second.completion_tokens > 0
-    assert len(loader.loaded_models()) == 1
+    assert len(models.loaded_models()) == 1
 
 
 def test_greedy_function_request_gives_code_that_works(tmp_path):
@@ -88,7 +88,7 @@ def test_temperature_zero_with_a_seed_is_reproducible_cold_and_warm():
     # Same text on this machine for the same request: `deterministic` makes the warm request
     # read its prompt in the batches of the cold one (tests/integration/test_reproducibility.py).
     settings = dict(temperature=0, seed=3, max_tokens=60, deterministic=True)
-    loader.unload()
+    models.unload()
     a = qwen_magic.generate("write a function to add two numbers", **settings)
     b = qwen_magic.generate("write a function to add two numbers", **settings)
     assert b.reused_tokens > 0 and a.text == b.text

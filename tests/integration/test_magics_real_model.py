@@ -10,7 +10,7 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from qwen_magic import loader
+from qwen_magic.providers.local import models
 
 pytestmark = pytest.mark.model
 
@@ -24,10 +24,10 @@ def test_reload_ext_keeps_the_loaded_model(model_path, monkeypatch):
     try:
         ip.run_line_magic("load_ext", "qwen_magic")
         assert ip.run_cell("%%qwen -t 0 -n 60 write a python function that doubles a number").success
-        loads = loader.load_count
+        loads = models.load_count
         ip.run_line_magic("reload_ext", "qwen_magic")
         assert ip.run_cell("%%qwen -t 0 -n 60 write a python function that triples a number").success
-        assert loader.load_count == loads
+        assert models.load_count == loads
         assert len(inserted) == 2 and all("def " in code for code in inserted)
     finally:
         ip.run_line_magic("unload_ext", "qwen_magic")

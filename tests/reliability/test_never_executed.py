@@ -39,8 +39,8 @@ class SideEffects:
 
 DANGEROUS = {code!r}
 fake = SideEffects(DANGEROUS)
-_real_get_provider = qwen_magic.engine.get_provider
-qwen_magic.engine.get_provider = lambda *a, **k: fake
+_real_get_provider = qwen_magic.api.get_provider
+qwen_magic.api.get_provider = lambda *a, **k: fake
 """
 
 
@@ -73,7 +73,7 @@ def fake(kernel: Kernel, tmp_path: Path) -> Iterator[Path]:
     folder.mkdir()
     kernel.ok(FAKE.format(code=dangerous_code(folder)))
     yield folder
-    kernel.ok("qwen_magic.engine.get_provider = _real_get_provider")
+    kernel.ok("qwen_magic.api.get_provider = _real_get_provider")
 
 
 def test_cell_magic_inserts_code_as_text(kernel: Kernel, fake: Path) -> None:

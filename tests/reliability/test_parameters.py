@@ -110,11 +110,11 @@ def test_bad_config_value_is_refused_and_the_old_value_kept(
     assignment: str, fragment: str, kernel: Kernel, baseline: int
 ) -> None:
     name = assignment.split()[0]
-    before = kernel.eval(f"qwen_magic.magics._registered[id(ip)].{name}")
+    before = kernel.eval(f"qwen_magic.notebook.magics._registered[id(ip)].{name}")
     done = kernel.run(f"%config QwenMagics.{assignment}")
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], done.stderr
-    assert kernel.eval(f"qwen_magic.magics._registered[id(ip)].{name}") == before
+    assert kernel.eval(f"qwen_magic.notebook.magics._registered[id(ip)].{name}") == before
     assert_healthy(kernel, loads=baseline, generate=False)
 
 
@@ -143,7 +143,7 @@ def test_many_bad_cells_then_a_good_one(kernel: Kernel, baseline: int) -> None:
 ])
 def test_cli_bad_setting(args: list[str], code: int, fragment: str, model_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli", "generate", "--model", str(model_path),
+        [sys.executable, "-m", "qwen_magic.cli.main", "generate", "--model", str(model_path),
          *args, "hi"],
         capture_output=True, text=True, timeout=120,
     )

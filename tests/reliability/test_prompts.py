@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.timeout(300)]
 REPLACEMENT = "\ufffd"
 
 SPY = """\
-import qwen_magic.engine as _engine
+import qwen_magic.api as _engine
 _real_run = _engine.run
 sent = []
 def _spy(prompt, config, **kw):
@@ -197,11 +197,11 @@ def test_invalid_bytes_from_the_model_do_not_break_the_stream() -> None:
 
 
 def test_prompt_with_lone_surrogates_reaches_the_provider_as_valid_text() -> None:
-    from qwen_magic import engine
+    from qwen_magic import api
     from qwen_magic.config import GenerationConfig
 
     provider = FakeProvider(["fine"])
-    result = engine.run("read caf\udce9.csv", GenerationConfig(system="sys \ud800"),
+    result = api.run("read caf\udce9.csv", GenerationConfig(system="sys \ud800"),
                         provider=provider, cancel=threading.Event())
     assert result.text == "fine"
     request = provider.requests[-1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_magic.gguf import read_gguf
+from qwen_magic.providers.local.gguf import read_gguf
 from tests.gguf_factory import F32, U32, build_gguf, qwen2_metadata
 from tests.reliability.conftest import assert_healthy, load_count, shown_text
 from tests.reliability.kernel import Kernel, one_clear_line
@@ -42,8 +42,8 @@ def ask(kernel: Kernel, path: Path) -> str:
 def test_too_little_memory_is_refused_before_loading(kernel: Kernel) -> None:
     loads = load_count(kernel)
     # A loaded model needs no new memory: a low reading does not disturb it.
-    kernel.ok("_real_available = qwen_magic.loader.available_memory\n"
-              "qwen_magic.loader.available_memory = lambda: 300 * 1024**2")
+    kernel.ok("_real_available = qwen_magic.providers.local.models.available_memory\n"
+              "qwen_magic.providers.local.models.available_memory = lambda: 300 * 1024**2")
     try:
         assert_healthy(kernel, loads=loads)
         kernel.ok("%qwen unload")
@@ -52,7 +52,7 @@ def test_too_little_memory_is_refused_before_loading(kernel: Kernel) -> None:
         assert "only 300 MB is available" in line and "smaller n_ctx" in line, line
         assert load_count(kernel) == loads  # llama.cpp was never asked
     finally:
-        kernel.ok("qwen_magic.loader.available_memory = _real_available")
+        kernel.ok("qwen_magic.providers.local.models.available_memory = _real_available")
     assert_healthy(kernel, loads=loads + 1)
 
 

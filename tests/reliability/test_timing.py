@@ -29,14 +29,14 @@ LONG = "%%qwen -t 0 --seed 2 -n 400\nwrite a long, detailed tutorial about Pytho
 # the load" a window an interrupt can be aimed at. The real llama.cpp load still follows.
 SLOW_LOAD = """\
 import time as _time
-_real_create = qwen_magic.loader._create_llama
+_real_create = qwen_magic.providers.local.models._create_llama
 def _slow_create(path, config):
     _time.sleep({delay})
     return _real_create(path, config)
-qwen_magic.loader._create_llama = _slow_create
-qwen_magic.loader.unload()
+qwen_magic.providers.local.models._create_llama = _slow_create
+qwen_magic.providers.local.models.unload()
 """
-RESTORE_LOAD = "qwen_magic.loader._create_llama = _real_create"
+RESTORE_LOAD = "qwen_magic.providers.local.models._create_llama = _real_create"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_interrupt_twice_with_a_gap(kernel: Kernel, reference: str) -> None:
 
 def test_interrupt_api_generation(kernel: Kernel, reference: str) -> None:
     # The Python API re-raises KeyboardInterrupt, as any Python call does on Ctrl-C; the
-    # partial answer is kept in qwen_magic.engine.last_result.
+    # partial answer is kept in qwen_magic.api.last_result.
     loads = load_count(kernel)
     kernel.ok("from qwen_magic.streaming import BaseSink\n"
               "class Ticks(BaseSink):\n"
@@ -134,7 +134,7 @@ def test_interrupt_api_generation(kernel: Kernel, reference: str) -> None:
     assert fired
     assert done.status == "error" and done.error is not None
     assert done.error["ename"] == "KeyboardInterrupt"
-    assert kernel.eval("qwen_magic.engine.last_result.finish_reason") == "cancelled"
+    assert kernel.eval("qwen_magic.api.last_result.finish_reason") == "cancelled"
     assert_same_answer(kernel, reference)
     assert_healthy(kernel, loads=loads)
 

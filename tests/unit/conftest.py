@@ -8,7 +8,7 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from qwen_magic import engine
+from qwen_magic import api
 from tests.fakes import FakeProvider
 
 CODE_REPLY = ["Here:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```\n", "Done."]
@@ -23,7 +23,7 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> Any:
     """
     ip = InteractiveShell.instance()
     ip.fake_provider = FakeProvider(CODE_REPLY)
-    monkeypatch.setattr(engine, "get_provider", lambda *a, **k: ip.fake_provider)
+    monkeypatch.setattr(api, "get_provider", lambda *a, **k: ip.fake_provider)
     ip.display_pub = CapturingDisplayPublisher()
     ip.inserted = []
     monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: ip.inserted.append(text))

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from qwen_magic import loader
 from qwen_magic.bench import SECTIONS, add_arguments
 from qwen_magic.bench.plan import Plan, greedy, rotated
 from qwen_magic.bench.prompts import WARM_REQUESTS, build_context, with_context
@@ -34,6 +33,7 @@ from qwen_magic.bench.runners import (
 from qwen_magic.bench.scenarios import SCENARIOS, summarize_deterministic, summarize_paths
 from qwen_magic.bench.stats import ratio, stats
 from qwen_magic.config import ModelConfig
+from qwen_magic.providers.local import models
 from qwen_magic.streaming import BaseSink, GenerationResult, ThrottledSink
 from tests.fakes import FakeProvider
 
@@ -337,7 +337,7 @@ def test_loads_are_counted_as_new_loaded_models(monkeypatch):
         pass
 
     loaded: list[Model] = []
-    monkeypatch.setattr(loader, "loaded_models", lambda: list(loaded))
+    monkeypatch.setattr(models, "loaded_models", lambda: list(loaded))
     watch = LoadWatch()
     assert watch.loads == 0
     first = Model()

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qwen_magic.errors import InvalidModelError
-from qwen_magic.gguf import parse_header, read_gguf
+from qwen_magic.providers.local.gguf import parse_header, read_gguf
 from tests.gguf_factory import STRING, U32, build_gguf, qwen2_metadata
 
 

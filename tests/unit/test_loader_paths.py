@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from qwen_magic import loader
 from qwen_magic.config import DEFAULT_MODEL_FILE
 from qwen_magic.errors import InsufficientMemoryError, InvalidModelError, ModelNotFoundError
-from qwen_magic.gguf import parse_header
+from qwen_magic.providers.local import models
+from qwen_magic.providers.local.gguf import parse_header
 from tests.gguf_factory import STRING, build_gguf, qwen2_metadata
 
 
@@ -19,7 +19,7 @@ def sandbox(tmp_path, monkeypatch):
     work = tmp_path / "project" / "notebooks"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    monkeypatch.delenv(loader.MODEL_ENV, raising=False)
+    monkeypatch.delenv(models.MODEL_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
 
@@ -32,23 +32,23 @@ def place(path):
 
 def test_order_explicit_then_configured_then_env_then_models_then_cache(sandbox, monkeypatch):
     cache = place(sandbox / "cache" / "qwen-magic" / "models" / DEFAULT_MODEL_FILE)
-    assert loader.resolve_model_path() == cache
+    assert models.resolve_model_path() == cache
     parent_models = place(sandbox / "project" / "models" / DEFAULT_MODEL_FILE)
-    assert loader.resolve_model_path() == parent_models  # found from a sub-folder
+    assert models.resolve_model_path() == parent_models  # found from a sub-folder
     local = place(sandbox / "project" / "notebooks" / "models" / DEFAULT_MODEL_FILE)
-    assert loader.resolve_model_path() == local
+    assert models.resolve_model_path() == local
     env = place(sandbox / "env.gguf")
-    monkeypatch.setenv(loader.MODEL_ENV, str(env))
-    assert loader.resolve_model_path() == env
+    monkeypatch.setenv(models.MODEL_ENV, str(env))
+    assert models.resolve_model_path() == env
     configured = place(sandbox / "configured.gguf")
-    assert loader.resolve_model_path(configured=configured) == configured
+    assert models.resolve_model_path(configured=configured) == configured
     explicit = place(sandbox / "explicit.gguf")
-    assert loader.resolve_model_path(explicit, configured) == explicit
+    assert models.resolve_model_path(explicit, configured) == explicit
 
 
 def test_nothing_found_says_where_it_looked_and_how_to_fix(sandbox):
     with pytest.raises(ModelNotFoundError) as info:
-        loader.resolve_model_path()
+        models.resolve_model_path()
     message = str(info.value)
     assert "qwen-magic pull" in message and DEFAULT_MODEL_FILE in message
     assert str(sandbox / "cache") in message
@@ -57,30 +57,30 @@ def test_nothing_found_says_where_it_looked_and_how_to_fix(sandbox):
 def test_a_named_path_that_does_not_exist_is_never_skipped(sandbox, monkeypatch):
     place(sandbox / "project" / "notebooks" / "models" / DEFAULT_MODEL_FILE)
     with pytest.raises(ModelNotFoundError, match="No model file at .*nope.gguf"):
-        loader.resolve_model_path(sandbox / "nope.gguf")
-    monkeypatch.setenv(loader.MODEL_ENV, str(sandbox / "missing.gguf"))
+        models.resolve_model_path(sandbox / "nope.gguf")
+    monkeypatch.setenv(models.MODEL_ENV, str(sandbox / "missing.gguf"))
     with pytest.raises(ModelNotFoundError, match=r"\$QWEN_MAGIC_MODEL"):
-        loader.resolve_model_path()
+        models.resolve_model_path()
 
 
 def test_validate_rejects_folders_other_architectures_and_unreadable_files(sandbox, monkeypatch):
     with pytest.raises(InvalidModelError, match="is a folder"):
-        loader.validate_model(sandbox)
+        models.validate_model(sandbox)
     llama = sandbox / "llama.gguf"
     llama.write_bytes(build_gguf(qwen2_metadata(**{"general.architecture": (STRING, "llama")})))
     with pytest.raises(InvalidModelError, match="'llama' model"):
-        loader.validate_model(llama)
+        models.validate_model(llama)
     good = place(sandbox / "good.gguf")
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(InvalidModelError, match="not readable"):
-        loader.validate_model(good)
+        models.validate_model(good)
 
 
 def test_memory_preflight_gives_the_numbers(monkeypatch):
     data = build_gguf()
     info = parse_header(data, len(data))
-    monkeypatch.setattr(loader, "available_memory", lambda: 10 * 1024**2)
+    monkeypatch.setattr(models, "available_memory", lambda: 10 * 1024**2)
     with pytest.raises(InsufficientMemoryError, match=r"needs about .* MB.*only 10 MB.*n_ctx"):
-        loader.preflight_memory(info, 4096)
-    monkeypatch.setattr(loader, "available_memory", lambda: 64 * 1024**3)
-    loader.preflight_memory(info, 4096)
+        models.preflight_memory(info, 4096)
+    monkeypatch.setattr(models, "available_memory", lambda: 64 * 1024**3)
+    models.preflight_memory(info, 4096)

@@ -7,7 +7,7 @@ import signal
 import threading
 
 from qwen_magic.errors import ModelNotFoundError
-from qwen_magic.magic_args import split_line
+from qwen_magic.notebook.grammar import split_line
 from qwen_magic.providers.fallback import FallbackProvider
 from tests.fakes import FakeProvider
 from tests.unit.conftest import CODE_REPLY

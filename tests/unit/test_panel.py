@@ -610,14 +610,14 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_the_panel_never_imports_the_magics_and_the_state_machine_no_widgets():
     for path in sorted((PACKAGE / "widgets").glob("*.py")):
-        assert not {n for n in imported_modules(path) if n.startswith("qwen_magic.magics")}, path
+        assert not {n for n in imported_modules(path) if n.startswith("qwen_magic.notebook.magics")}, path
     assert not {n for n in imported_modules(PACKAGE / "widgets" / "state.py")
                 if n.split(".")[0] in ("ipywidgets", "IPython", "qwen_magic")}
 
 
 def test_importing_the_panel_loads_no_magics():
     code = ("import sys, qwen_magic.widgets; "
-            "assert 'qwen_magic.magics' not in sys.modules, 'magics imported'")
+            "assert 'qwen_magic.notebook.magics' not in sys.modules, 'magics imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

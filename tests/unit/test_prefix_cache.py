@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qwen_magic.prefix_cache import PrefixStateCache, common_prefix
+from qwen_magic.providers.local.prefix_cache import PrefixStateCache, common_prefix
 
 BYTES_PER_TOKEN = 10
 

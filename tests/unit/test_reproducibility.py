@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_magic.prefix_cache import PrefixStateCache, aligned_reuse
+from qwen_magic.providers.local.prefix_cache import PrefixStateCache, aligned_reuse
 from tests.fakes import FakeProvider
 from tests.unit.test_prefix_cache import FakeModel, context, prompt
 
@@ -138,7 +138,7 @@ def test_deterministic_is_a_setting_of_the_magics_the_api_and_the_cli(shell) -> 
     assert shell.fake_provider.requests[-1].config.deterministic is True
     assert shell.user_ns["_qwen"].config.deterministic is True  # recorded in provenance too
 
-    from qwen_magic.cli import build_parser
+    from qwen_magic.cli.main import build_parser
 
     args = build_parser().parse_args(["generate", "--deterministic", "hi"])
     assert args.deterministic is True
@@ -154,25 +154,25 @@ def test_the_api_passes_deterministic_on() -> None:
     assert fake.requests[-1].config.deterministic is False
 
 
-# -- loader.cached() sees a model loaded with a clamped n_ctx -----------------------------------
+# -- models.cached() sees a model loaded with a clamped n_ctx -----------------------------------
 
 def test_cached_finds_a_model_whose_n_ctx_was_clamped(tmp_path, monkeypatch) -> None:
     """A FAKE loaded model (no llama.cpp): ``load()`` clamps n_ctx to the model's context
     length; ``cached()`` must look it up under the same clamped key."""
-    from qwen_magic import loader
     from qwen_magic.config import ModelConfig
-    from qwen_magic.gguf import read_gguf
+    from qwen_magic.providers.local import models
+    from qwen_magic.providers.local.gguf import read_gguf
     from tests.gguf_factory import U32, build_gguf, qwen2_metadata
 
     path = tmp_path / "small.gguf"
     path.write_bytes(build_gguf(qwen2_metadata(**{"qwen2.context_length": (U32, 2048)})))
-    monkeypatch.setattr(loader, "validate_model", read_gguf)  # a tiny file: no size checks
-    monkeypatch.setattr(loader, "preflight_memory", lambda info, n_ctx: None)
-    monkeypatch.setattr(loader, "_create_llama", lambda path, config: object())
-    monkeypatch.setattr(loader, "_loaded", {})
-    model_loader = loader.GgufModelLoader(ModelConfig(path=str(path), n_ctx=8192))
+    monkeypatch.setattr(models, "validate_model", read_gguf)  # a tiny file: no size checks
+    monkeypatch.setattr(models, "preflight_memory", lambda info, n_ctx: None)
+    monkeypatch.setattr(models, "_create_llama", lambda path, config: object())
+    monkeypatch.setattr(models, "_loaded", {})
+    model_loader = models.GgufModelLoader(ModelConfig(path=str(path), n_ctx=8192))
     assert model_loader.cached() is None
     model = model_loader.load()
     assert model.config.n_ctx == 2048
     assert model_loader.cached() is model
-    assert loader.GgufModelLoader(ModelConfig(path=str(path), n_ctx=1024)).cached() is None
+    assert models.GgufModelLoader(ModelConfig(path=str(path), n_ctx=1024)).cached() is None

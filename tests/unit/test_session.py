@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from qwen_magic import engine, session
+from qwen_magic import api, session
 from qwen_magic.config import GenerationConfig
 from qwen_magic.session import Session
 from qwen_magic.streaming import GenerationResult
@@ -65,7 +65,7 @@ def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Session:
 
 def test_without_the_extension_the_defaults_are_generation_configs_own(monkeypatch):
     default_provider = FakeProvider()
-    monkeypatch.setattr(engine, "get_provider", lambda *a, **k: default_provider)
+    monkeypatch.setattr(api, "get_provider", lambda *a, **k: default_provider)
     alone = Session()
     assert not alone.registered
     assert alone.generation_defaults() == GenerationConfig()
@@ -136,7 +136,7 @@ def test_answers_are_published_only_when_registered():
 
 def test_the_session_imports_no_ipython_or_widgets():
     code = ("import sys, qwen_magic.session; "
-            "loaded = {'IPython', 'ipywidgets', 'traitlets', 'qwen_magic.magics', "
+            "loaded = {'IPython', 'ipywidgets', 'traitlets', 'qwen_magic.notebook.magics', "
             "'qwen_magic.widgets'} & set(sys.modules); assert not loaded, loaded")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)

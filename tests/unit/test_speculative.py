@@ -10,8 +10,8 @@ import pytest
 from qwen_magic.config import GenerationConfig
 from qwen_magic.errors import ConfigError
 from qwen_magic.providers.base import GenerationRequest
-from qwen_magic.providers.local import use_speculative
-from qwen_magic.speculative import (
+from qwen_magic.providers.local.provider import use_speculative
+from qwen_magic.providers.local.speculative import (
     DraftPolicy,
     PromptLookupDrafter,
     SpeculativeStats,

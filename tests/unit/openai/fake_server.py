@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from qwen_magic import engine
+from qwen_magic import api
 from qwen_magic.config import GenerationConfig
 from qwen_magic.providers.openai import OpenAICompatibleProvider
 from qwen_magic.streaming import GenerationResult, ListSink
@@ -198,5 +198,5 @@ def free_port() -> int:
 
 
 def ask(provider: OpenAICompatibleProvider, sink: Any = None, **config: Any) -> GenerationResult:
-    return engine.run("write an add function", GenerationConfig(max_tokens=64, **config),
+    return api.run("write an add function", GenerationConfig(max_tokens=64, **config),
                       provider=provider, sinks=[sink or ListSink()])

@@ -10,26 +10,26 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from qwen_magic import cli, engine
+from qwen_magic import api, cli
 from qwen_magic.errors import ConfigError, EndpointUnreachableError
-from qwen_magic.magic_args import parse_cell_args
+from qwen_magic.notebook.grammar import parse_cell_args
 from tests.unit.openai.fake_server import CODE_PIECES, RIGHT_KEY, free_port
 
 # -- selection -------------------------------------------------------------------------------
 
 
 def test_engine_selects_the_provider(monkeypatch, server):
-    assert engine.get_provider(provider="openai", base_url=server.url).name == "openai"
-    assert engine.get_provider(base_url=server.url).name == "openai"  # a URL implies openai
+    assert api.get_provider(provider="openai", base_url=server.url).name == "openai"
+    assert api.get_provider(base_url=server.url).name == "openai"  # a URL implies openai
     monkeypatch.setenv("QWEN_MAGIC_PROVIDER", "openai")
     monkeypatch.setenv("QWEN_MAGIC_BASE_URL", server.url)
     monkeypatch.setenv("QWEN_MAGIC_REMOTE_MODEL", "ok")
-    provider = engine.get_provider()
+    provider = api.get_provider()
     assert (provider.name, provider.base_url, provider.model) == ("openai", server.url, "ok")
-    assert engine.get_provider() is provider  # one client (and connection pool) per endpoint
+    assert api.get_provider() is provider  # one client (and connection pool) per endpoint
     monkeypatch.setenv("QWEN_MAGIC_PROVIDER", "cloud")
     with pytest.raises(ConfigError, match="QWEN_MAGIC_PROVIDER must be one of local, openai"):
-        engine.get_provider()
+        api.get_provider()
 
 
 def test_python_api_takes_provider_and_base_url(server):
@@ -124,7 +124,7 @@ def test_cli_exit_code_and_message_for_a_dead_server(capsys):
 
 
 def test_serve_settings_share_the_cpu_and_hide_the_path(tmp_path, monkeypatch):
-    from qwen_magic.serve import server_settings
+    from qwen_magic.cli.serve import server_settings
 
     monkeypatch.setenv("API_KEY", "from-a-stray-variable")  # pydantic-settings would read it
     monkeypatch.setenv("N_CTX", "99")
@@ -138,7 +138,7 @@ def test_serve_settings_share_the_cpu_and_hide_the_path(tmp_path, monkeypatch):
 
 
 def test_serve_refuses_a_busy_port_before_loading(monkeypatch):
-    from qwen_magic.serve import _check_port
+    from qwen_magic.cli.serve import _check_port
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

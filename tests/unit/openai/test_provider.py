@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from qwen_magic import engine
+from qwen_magic import api
 from qwen_magic.errors import ConfigError
 from qwen_magic.providers.openai import OpenAICompatibleProvider, api_key_from_env
 from qwen_magic.streaming import ListSink
@@ -81,6 +81,6 @@ def test_key_precedence_and_opt_out():
 
 def test_nothing_is_contacted_until_asked(server):
     OpenAICompatibleProvider(server.url)
-    engine.get_provider(provider="openai", base_url=server.url)
+    api.get_provider(provider="openai", base_url=server.url)
     assert server.requests == []
     assert os.environ.get("QWEN_MAGIC_API_KEY") is None

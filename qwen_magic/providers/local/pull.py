@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import DEFAULT_MODEL_FILE
-from .errors import DownloadError
+from ...config import DEFAULT_MODEL_FILE
+from ...errors import DownloadError
 
 HUB_REPO = "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
 SOURCES = ("auto", "hub", "pypi-mirror")

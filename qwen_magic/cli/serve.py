@@ -3,7 +3,7 @@
 It runs llama-cpp-python's own OpenAI-compatible server (its ``[server]`` extra: FastAPI +
 uvicorn) on the model the rest of qwen-magic would use, found by the same search path, so
 notebooks elsewhere reach it with ``%%qwen --provider openai --base-url http://HOST:PORT/v1``.
-This module is the one place besides providers/local.py and loader.py that imports
+This module is the one place besides providers/local/ that imports
 llama_cpp, because what it starts *is* llama-cpp-python's server; nothing here is rewritten.
 
 The settings are chosen for sharing a CPU: requests queue instead of interrupting each other
@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import settings
-from .config import ModelConfig
-from .errors import ConfigError
-from .loader import preflight_memory, resolve_model_path, validate_model
+from .. import settings
+from ..config import ModelConfig
+from ..errors import ConfigError
+from ..providers.local.models import preflight_memory, resolve_model_path, validate_model
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -3,7 +3,7 @@
 Each front end has its own way: a Jupyter kernel sends the ``set_next_input`` payload
 (JupyterLab, Notebook 7 and VS Code open a new cell below the running one), terminal IPython
 puts the code at the next prompt for editing. From the panel, which runs outside any cell's
-execution, JupyterLab's own commands are driven through ipylab (see widgets.py).
+execution, JupyterLab's own commands are driven through ipylab (see qwen_magic.widgets.frontend).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from typing import Any
 
 from IPython.display import display
 
-from .providers.base import PromptRead
-from .streaming import BaseSink, GenerationResult
+from ..providers.base import PromptRead
+from ..streaming import BaseSink, GenerationResult
 
 CURSOR = "▌"
 # Reading this many new prompt tokens takes long enough (~185 tok/s here) to deserve a notice.

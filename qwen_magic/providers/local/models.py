@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import settings
-from .config import DEFAULT_MODEL_FILE, ModelConfig
-from .errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
+from ... import settings
+from ...config import DEFAULT_MODEL_FILE, ModelConfig
+from ...errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
 from .gguf import GgufInfo, read_gguf
 
 MODEL_ENV = settings.MODEL_VARIABLE

@@ -15,9 +15,9 @@ from typing import Any
 from . import settings
 from .config import GenerationConfig, ModelConfig
 from .errors import ConfigError, ModelNotFoundError
-from .loader import GgufModelLoader
 from .providers.base import GenerationRequest, Provider
 from .providers.fallback import FallbackProvider
+from .providers.local.models import GgufModelLoader
 from .settings import PROVIDERS
 from .streaming import BaseSink, GenerationResult, Sink, TokenStreamer
 
@@ -61,7 +61,7 @@ def get_provider(
                 loader.resolve()
             except ModelNotFoundError as exc:
                 return FallbackProvider(exc)
-            from .providers.local import QwenLocalProvider
+            from .providers.local.provider import QwenLocalProvider
 
             cached = _providers[config] = QwenLocalProvider(loader)
         return cached
@@ -173,7 +173,7 @@ def generate(
     sequence of requests, gives the same texts. See docs/reproducibility.md.
 
     ``Ctrl-C`` stops the model within a token and re-raises KeyboardInterrupt; the partial
-    answer stays in ``qwen_magic.engine.last_result``.
+    answer stays in ``qwen_magic.api.last_result``.
     """
     config = build_config(
         config, system=system, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,

@@ -1,8 +1,8 @@
-"""``%%qwen`` and ``%qwen``: the notebook face of the engine.
+"""``%%qwen`` and ``%qwen``: the notebook face of the API.
 
-Thin by design (like IPython's own extensions): argument grammar in :mod:`.magic_args`,
-prompt building in :mod:`.prompting`, generation in :mod:`.engine`, output in
-:mod:`.display`, insertion in :mod:`.cells`. This module wires them to IPython and holds the
+Thin by design (like IPython's own extensions): argument grammar in :mod:`.grammar`,
+prompt building in :mod:`qwen_magic.prompting`, generation in :mod:`qwen_magic.api`, output
+in :mod:`.output`, insertion in :mod:`.insert`. This module wires them to IPython and holds the
 settings as traitlets, so ``%config QwenMagics.temperature = 0.2`` and ``ipython_config.py``
 work as for any IPython extension.
 """
@@ -20,14 +20,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import engine, loader, session, settings
-from .cells import insert_code_cell, is_terminal
-from .config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
-from .errors import ConfigError, GenerationCancelled
-from .magic_args import HELP, LINE_HELP, parse_cell_args, split_line
-from .prompting import build_context, compose_prompt, interpolate
-from .providers.fallback import FallbackProvider
-from .streaming import GenerationResult, TextIOSink, ThrottledSink
+from .. import api, session, settings
+from ..config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
+from ..errors import ConfigError, GenerationCancelled
+from ..prompting import build_context, compose_prompt, interpolate
+from ..providers.fallback import FallbackProvider
+from ..providers.local import models
+from ..streaming import GenerationResult, TextIOSink, ThrottledSink
+from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
+from .insert import insert_code_cell, is_terminal
 
 _GEN_DEFAULTS = GenerationConfig()
 
@@ -58,7 +59,7 @@ class QwenMagics(Magics):
 
     # Where answers come from (docs/remote-engines.md). Defaults come from the environment so
     # a team can point every notebook at one server without touching the notebooks.
-    provider = Enum(list(engine.PROVIDERS), "local", help=(
+    provider = Enum(list(api.PROVIDERS), "local", help=(
         "'local': the GGUF model in this kernel; 'openai': an OpenAI-compatible server at "
         "base_url. Default $QWEN_MAGIC_PROVIDER.")).tag(config=True)
     base_url = Unicode(None, allow_none=True, help=(
@@ -74,7 +75,7 @@ class QwenMagics(Magics):
 
     @default("base_url")
     def _default_base_url(self) -> str | None:
-        from .providers.openai import normalize_base_url
+        from ..providers.openai import normalize_base_url
 
         url = settings.base_url()
         return normalize_base_url(url) if url else None  # defaults skip @validate
@@ -85,7 +86,7 @@ class QwenMagics(Magics):
 
     @validate("base_url")
     def _validate_base_url(self, proposal: Any) -> Any:
-        from .providers.openai import normalize_base_url
+        from ..providers.openai import normalize_base_url
 
         if proposal["value"] is None:
             return None
@@ -135,10 +136,10 @@ class QwenMagics(Magics):
         """
         kind = kind or ("openai" if base_url else self.provider)
         if kind == "openai":
-            return engine.get_provider(
+            return api.get_provider(
                 path or self.remote_model, provider="openai", base_url=base_url or self.base_url
             )
-        return engine.get_provider(model_config=self.model_config(path), provider="local")
+        return api.get_provider(model_config=self.model_config(path), provider="local")
 
     def start_preload(self) -> None:
         """Load the model in a background thread so %load_ext returns at once."""
@@ -209,7 +210,7 @@ class QwenMagics(Magics):
     def ask(self, prompt: str, args: Any) -> GenerationResult:
         namespace = self.shell.user_ns
         prompt = interpolate(prompt, namespace, self._notice)
-        engine.check_prompt(prompt)
+        api.check_prompt(prompt)
         config = self.generation_config(
             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
             min_p=args.min_p, repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens,
@@ -235,7 +236,7 @@ class QwenMagics(Magics):
                     status("⏳ loading the model…")
                 elif model.lock.locked():
                     status("⏳ the model is busy with another generation (the panel?); waiting…")
-            result = engine.run(prompt, config, provider=provider, sinks=[sink])
+            result = api.run(prompt, config, provider=provider, sinks=[sink])
         except KeyboardInterrupt:
             # An interrupt that lands before the streamer takes over (it turns later ones
             # into a cancelled result): one line, not a traceback through the display code.
@@ -261,7 +262,7 @@ class QwenMagics(Magics):
         if is_terminal(self.shell):
             sink = _TerminalSink(self.footer and not args.no_footer)
             return sink, lambda message: message and print(message, file=sys.stderr)
-        from .display import NotebookSink
+        from .output import NotebookSink
 
         inner = NotebookSink(fmt, self.footer and not args.no_footer, self.provenance)
         return ThrottledSink(inner, self.update_interval), inner.status
@@ -300,7 +301,7 @@ class QwenMagics(Magics):
     def status_info(self) -> dict[str, Any]:
         import psutil
 
-        from .providers.openai import OpenAICompatibleProvider
+        from ..providers.openai import OpenAICompatibleProvider
 
         provider = self.get_provider()
         info: dict[str, Any] = {"provider": provider.name}
@@ -340,14 +341,14 @@ class QwenMagics(Magics):
               f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
 
     def cmd_unload(self, _: str) -> None:
-        print("Model unloaded." if loader.unload() else "No model was loaded.")
+        print("Model unloaded." if models.unload() else "No model was loaded.")
 
     def cmd_config(self, _: str) -> None:
         for name in sorted(self.trait_names(config=True)):
             print(f"QwenMagics.{name:<16} = {getattr(self, name)!r}")
 
     def cmd_pull(self, rest: str) -> None:
-        from .pull import pull
+        from ..providers.local.pull import pull
 
         source = rest or "auto"
         pull(source)
@@ -355,7 +356,7 @@ class QwenMagics(Magics):
     def cmd_panel(self, _: str) -> Any:
         # The panel finds these magics' defaults through the session (registered at
         # %load_ext), not through this object: it never imports this module.
-        from .widgets import QwenPanel
+        from ..widgets import QwenPanel
 
         return QwenPanel()
 

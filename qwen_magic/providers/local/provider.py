@@ -17,12 +17,12 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..config import GenerationConfig, ModelConfig
-from ..errors import ContextOverflowError
-from ..loader import GgufModelLoader, LoadedModel
-from ..prefix_cache import PrefixStateCache, common_prefix
-from ..speculative import DraftPolicy, PromptLookupDrafter, SpeculativeStats, speculative_decode
-from .base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
+from ...config import GenerationConfig, ModelConfig
+from ...errors import ContextOverflowError
+from ..base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
+from .models import GgufModelLoader, LoadedModel
+from .prefix_cache import PrefixStateCache, common_prefix
+from .speculative import DraftPolicy, PromptLookupDrafter, SpeculativeStats, speculative_decode
 
 
 class StopMatcher:
@@ -138,7 +138,7 @@ class QwenLocalProvider:
     def _decode_speculative(
         self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
-        """Prompt-lookup drafts verified in one batch each (see :mod:`qwen_magic.speculative`).
+        """Prompt-lookup drafts verified in one batch each (see :mod:`qwen_magic.providers.local.speculative`).
 
         The prompt is read exactly as ``Llama.generate`` reads it (longest common prefix kept,
         logits only for the last token, so the first token comes as soon as on the plain
@@ -289,7 +289,7 @@ def _quoted_code_chars(text: str) -> int:
 
 
 class _LlamaTarget:
-    """``llama_cpp.Llama`` as a :class:`qwen_magic.speculative.Target`.
+    """``llama_cpp.Llama`` as a :class:`qwen_magic.providers.local.speculative.Target`.
 
     Batches go straight to ``llama_decode`` with logits for every row — but only for the few
     rows of a draft, never for the prompt, and they are sampled in place by llama.cpp's own
@@ -335,7 +335,7 @@ def prefix_cache_for(llama: Any, budget_mb: int) -> PrefixStateCache:
 
 
 class _LlamaState:
-    """``llama_cpp.Llama``'s sequence 0 as a :class:`qwen_magic.prefix_cache.StateAccess`.
+    """``llama_cpp.Llama``'s sequence 0 as a :class:`qwen_magic.providers.local.prefix_cache.StateAccess`.
 
     ``Llama.input_ids[:n_tokens]`` is the library's own record of what its KV cache holds
     (``generate`` compares the next prompt against it), so every change to the KV cells here

@@ -16,9 +16,9 @@ import platform
 import sys
 from typing import Any
 
-from . import __version__
-from .config import GenerationConfig, ModelConfig, default_threads
-from .errors import QwenMagicError
+from .. import __version__
+from ..config import GenerationConfig, ModelConfig, default_threads
+from ..errors import QwenMagicError
 
 EXIT_INTERRUPTED = 130
 
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help=f"CPU threads (default {default_threads()})")
 
     bench = commands.add_parser("bench", help="speed and memory against raw llama-cpp-python")
-    from .bench import add_arguments
+    from ..bench import add_arguments
 
     add_arguments(bench)
     return parser
@@ -105,8 +105,8 @@ def _read_prompt(words: list[str]) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .engine import build_config, get_provider, run
-    from .streaming import TextIOSink
+    from ..api import build_config, get_provider, run
+    from ..streaming import TextIOSink
 
     config = build_config(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
@@ -134,7 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def collect_info(model_config: ModelConfig) -> dict[str, Any]:
     import psutil
 
-    from .loader import candidate_paths, required_memory, resolve_model_path, validate_model
+    from ..providers.local.models import candidate_paths, required_memory, resolve_model_path, validate_model
 
     info: dict[str, Any] = {
         "qwen_magic": __version__,
@@ -195,7 +195,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .pull import pull
+    from ..providers.local.pull import pull
 
     pull(args.source, args.dest, force=args.force, progress=not args.quiet)
     return 0
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"generate": cmd_generate, "info": cmd_info, "pull": cmd_pull, "serve": cmd_serve}
     try:
         if args.command == "bench":
-            from .bench import main as bench_main
+            from ..bench import main as bench_main
 
             return bench_main(args)
         return handlers[args.command](args)

@@ -23,7 +23,7 @@ from .errors import (
     ModelNotFoundError,
     QwenMagicError,
 )
-from .streaming import GenerationResult
+from .result import GenerationResult
 
 __version__ = "0.1.0"
 

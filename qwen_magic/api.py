@@ -18,8 +18,9 @@ from .errors import ConfigError, ModelNotFoundError
 from .providers.base import GenerationRequest, Provider
 from .providers.fallback import FallbackProvider
 from .providers.local.models import GgufModelLoader
+from .result import GenerationResult
 from .settings import PROVIDERS
-from .streaming import BaseSink, GenerationResult, Sink, TokenStreamer
+from .streaming import BaseSink, Sink, TokenStreamer
 
 #: The last finished result in this process (the magics also publish it as ``_qwen``).
 last_result: GenerationResult | None = None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from . import api
 from .config import GenerationConfig
-from .streaming import GenerationResult
+from .result import GenerationResult
 
 
 class Defaults(Protocol):

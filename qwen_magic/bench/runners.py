@@ -29,7 +29,8 @@ from ..config import GenerationConfig, ModelConfig
 from ..providers.base import GenerationRequest, PromptRead, Provider
 from ..providers.local import models
 from ..providers.local.prefix_cache import common_prefix
-from ..streaming import BaseSink, GenerationResult
+from ..result import GenerationResult
+from ..streaming import BaseSink
 
 #: The user variable ``%%qwen --out`` stores each benchmarked cell's GenerationResult in.
 RESULT_VARIABLE = "qwen_bench_result"

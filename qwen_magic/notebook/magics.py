@@ -26,7 +26,8 @@ from ..errors import ConfigError, GenerationCancelled
 from ..prompting import build_context, compose_prompt, interpolate
 from ..providers.fallback import FallbackProvider
 from ..providers.local import models
-from ..streaming import GenerationResult, TextIOSink, ThrottledSink
+from ..result import GenerationResult
+from ..streaming import TextIOSink, ThrottledSink
 from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
 from .insert import insert_code_cell, is_terminal
 

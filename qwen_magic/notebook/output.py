@@ -13,7 +13,8 @@ from typing import Any
 from IPython.display import display
 
 from ..providers.base import PromptRead
-from ..streaming import BaseSink, GenerationResult
+from ..result import GenerationResult
+from ..streaming import BaseSink
 
 CURSOR = "▌"
 # Reading this many new prompt tokens takes long enough (~185 tok/s here) to deserve a notice.

@@ -21,8 +21,8 @@ from .. import api
 from ..config import GenerationConfig
 from ..errors import ConfigError, QwenMagicError
 from ..providers.base import PromptRead
+from ..result import GenerationResult
 from ..session import Session, current
-from ..streaming import GenerationResult
 from .frontend import FrontEnd, copy_script, shared_frontend
 from .state import RUNNING, Event, State, buttons_for, next_state
 from .view import (

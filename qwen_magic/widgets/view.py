@@ -17,7 +17,7 @@ import ipywidgets as widgets
 from ..config import GenerationConfig
 from ..errors import QwenMagicError
 from ..providers.fallback import FallbackProvider
-from ..streaming import GenerationResult
+from ..result import GenerationResult
 
 #: Ends a partial answer while it streams; the final render has none.
 CURSOR = "▌"

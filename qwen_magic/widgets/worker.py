@@ -15,7 +15,8 @@ from typing import Any
 from .. import api
 from ..config import GenerationConfig
 from ..providers.base import PromptRead
-from ..streaming import BaseSink, GenerationResult, ThrottledSink
+from ..result import GenerationResult
+from ..streaming import BaseSink, ThrottledSink
 
 #: Called once the worker is done: the result (None if nothing ran), the error, the cancel event.
 Finished = Callable[[GenerationResult | None, BaseException | None, threading.Event], None]

@@ -34,7 +34,8 @@ from qwen_magic.bench.scenarios import SCENARIOS, summarize_deterministic, summa
 from qwen_magic.bench.stats import ratio, stats
 from qwen_magic.config import ModelConfig
 from qwen_magic.providers.local import models
-from qwen_magic.streaming import BaseSink, GenerationResult, ThrottledSink
+from qwen_magic.result import GenerationResult
+from qwen_magic.streaming import BaseSink, ThrottledSink
 from tests.fakes import FakeProvider
 
 BENCH = Path(__file__).resolve().parents[2] / "qwen_magic" / "bench"

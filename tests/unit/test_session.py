@@ -17,8 +17,8 @@ from IPython.core.error import UsageError
 
 from qwen_magic import api, session
 from qwen_magic.config import GenerationConfig
+from qwen_magic.result import GenerationResult
 from qwen_magic.session import Session
-from qwen_magic.streaming import GenerationResult
 from tests.fakes import FakeProvider
 
 CODE = "```python\nx = 1\n```\n"

@@ -20,7 +20,8 @@ from typing import Any
 from qwen_magic import api
 from qwen_magic.config import GenerationConfig
 from qwen_magic.providers.openai import OpenAICompatibleProvider
-from qwen_magic.streaming import GenerationResult, ListSink
+from qwen_magic.result import GenerationResult
+from qwen_magic.streaming import ListSink
 
 CODE_PIECES = ["Here:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```"]
 RIGHT_KEY = "sk-right-key-0123456789"

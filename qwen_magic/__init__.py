@@ -18,7 +18,6 @@ from .errors import (
     GenerationCancelled,
     InsufficientMemoryError,
     InvalidModelError,
-    ModelBusyError,
     ModelLoadError,
     ModelNotFoundError,
     QwenMagicError,
@@ -30,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError", "ContextOverflowError", "DownloadError", "GenerationCancelled",
     "GenerationConfig", "GenerationResult", "InsufficientMemoryError", "InvalidModelError",
-    "ModelBusyError", "ModelConfig", "ModelLoadError", "ModelNotFoundError", "QwenMagicError",
+    "ModelConfig", "ModelLoadError", "ModelNotFoundError", "QwenMagicError",
     "generate", "load_ipython_extension", "panel", "stream", "unload_ipython_extension",
 ]
 

@@ -61,12 +61,6 @@ class DownloadError(QwenMagicError):
     exit_code = 8
 
 
-class ModelBusyError(QwenMagicError):
-    """Another generation holds the model and the caller chose not to wait."""
-
-    exit_code = 9
-
-
 class GenerationCancelled(QwenMagicError):
     """The user stopped a generation; the partial result travels with the error."""
 

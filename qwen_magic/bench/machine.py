@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from ..providers.local import models
+from ..providers.local.llama_adapter import system_info as llama_system_info
 
 
 def loadavg() -> list[float] | None:
@@ -41,9 +41,7 @@ def cpu_name() -> str:
 
 def machine_info() -> dict[str, Any]:
     try:
-        # Through the loader: llama_cpp must be imported with its OpenMP setting (models.py).
-        llama_cpp = models.import_llama_cpp()
-        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+        system_info: str | None = llama_system_info()
     except Exception:  # only informative
         system_info = None
     return {

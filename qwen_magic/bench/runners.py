@@ -28,6 +28,7 @@ from ..api import generate
 from ..config import GenerationConfig, ModelConfig
 from ..providers.base import GenerationRequest, PromptRead, Provider
 from ..providers.local import models
+from ..providers.local.llama_adapter import LlamaAdapter
 from ..providers.local.prefix_cache import common_prefix
 from ..result import GenerationResult
 from ..streaming import BaseSink
@@ -108,7 +109,7 @@ class RawPath:
 
     def _run(self, request: GenerationRequest, prompt_tokens: Sequence[int]) -> Sample:
         llm, cfg = self.llm, request.config
-        reused = min(common_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt_tokens),
+        reused = min(common_prefix(LlamaAdapter(llm).tokens(), prompt_tokens),
                      len(prompt_tokens) - 1)
         started = time.perf_counter()
         first = last = None

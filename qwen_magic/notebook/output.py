@@ -17,7 +17,8 @@ from ..result import GenerationResult
 from ..streaming import BaseSink
 
 CURSOR = "▌"
-# Reading this many new prompt tokens takes long enough (~185 tok/s here) to deserve a notice.
+# Reading this many new prompt tokens takes a second or more (prompt rates: docs/performance.md),
+# long enough to deserve a notice.
 LONG_PROMPT_TOKENS = 150
 
 

@@ -2,17 +2,18 @@
 
 One ``llama_cpp.Llama`` reuses the longest common prefix of *consecutive* prompts. When the
 panel and a cell (or two notebooks) alternate between two long contexts, each switch would
-read the whole context again (~8 s for 1,500 tokens here). This cache snapshots the state of
-the prompt that is about to be discarded and restores the best snapshot for the next prompt.
+read the whole context again (seconds). This cache snapshots the state of the prompt that is
+about to be discarded and restores the best snapshot for the next prompt.
 
 Why not llama-cpp-python's ``LlamaRAMCache`` + ``save_state``: a ``LlamaState`` carries a copy
-of ``Llama.scores`` — ``n_batch x n_vocab`` float32 rows, 311 MB at n_batch 512 — and
-``load_state`` writes it back over the whole buffer, so two cached prompts cost ~1 GB of RSS.
-Here only the sequence's KV cells are copied (``llama_state_seq_get_data``): 12 KB per token
-for this model with an f16 cache, ~18 MB for a 1,500-token context, restored in milliseconds.
+of ``Llama.scores`` (``n_batch x n_vocab`` float32 rows), and ``load_state`` writes it back
+over the whole buffer, so each cached prompt costs hundreds of MB of RSS. Here only the
+sequence's KV cells are copied (``llama_state_seq_get_data``): a few MB, restored in
+milliseconds. The figures are in docs/performance.md, "Reuse across cells".
 
 The class only needs the small surface of :class:`StateAccess`, so the unit tests drive it
-with a fake; :mod:`qwen_magic.providers.local` adapts the real ``Llama`` to it.
+with a fake; :class:`~qwen_magic.providers.local.llama_adapter.LlamaAdapter` is the real
+``Llama``'s.
 
 It also keeps the bookkeeping behind ``deterministic`` requests. llama.cpp's logits for a
 token depend, in their last bits, on the batch it was read in: a warm request that reads
@@ -92,7 +93,7 @@ class PrefixStateCache:
     later prompt (cells are built as system prompt + notebook context + request), so a
     snapshot is cut at the end of the prompt that produced it. A snapshot is taken only when
     the next prompt would throw away at least ``min_tokens`` of it — the cost of re-reading
-    that many tokens (~0.7 s for 128) is what the few milliseconds of copying save.
+    that many tokens is what the few milliseconds of copying save.
     """
 
     def __init__(self, budget_bytes: int, *, min_tokens: int = 128) -> None:

@@ -6,20 +6,24 @@ window, and decoded with ``Llama.generate`` — the same token loop that
 ``create_chat_completion`` runs, minus its per-token re-detokenization of the whole answer.
 ``Llama.generate`` reuses the longest common prefix with the previous prompt, which is why
 the stable parts of a prompt (system prompt, notebook context) always come first.
+
+This module is the request path; it sees the model only through
+:class:`~qwen_magic.providers.local.llama_adapter.LlamaAdapter`, the one module that touches
+llama-cpp-python's internals.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...config import GenerationConfig, ModelConfig
 from ...errors import ContextOverflowError
 from ..base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
+from .llama_adapter import LlamaAdapter
 from .models import GgufModelLoader, LoadedModel
 from .prefix_cache import PrefixStateCache, common_prefix
 from .speculative import DraftPolicy, PromptLookupDrafter, SpeculativeStats, speculative_decode
@@ -59,7 +63,7 @@ class QwenLocalProvider:
 
     def __init__(self, loader: GgufModelLoader | None = None) -> None:
         self.loader = loader or GgufModelLoader(ModelConfig())
-        self._formatter: Any = None
+        self._formatter: Callable[[list[dict[str, str]]], str] | None = None
         self._formatter_for: int | None = None
 
     @property
@@ -68,23 +72,16 @@ class QwenLocalProvider:
 
     def _format(self, model: LoadedModel, messages: list[dict[str, str]]) -> str:
         if self._formatter is None or self._formatter_for != id(model.llama):
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            llama = model.llama
             template = model.info.chat_template
             if not template:  # every Qwen2.5 GGUF carries one; ChatML is its format anyway
                 template = _CHATML
-            eos = llama._model.token_get_text(llama.token_eos())
-            bos_id = llama.token_bos()
-            bos = llama._model.token_get_text(bos_id) if bos_id >= 0 else ""
-            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            self._formatter = LlamaAdapter(model.llama).chat_formatter(template)
             self._formatter_for = id(model.llama)
-        return self._formatter(messages=messages).prompt
+        return self._formatter(messages)
 
     def tokenize(self, request: GenerationRequest) -> list[int]:
         model = self.model
-        prompt = self._format(model, request.messages)
-        return model.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return LlamaAdapter(model.llama).tokenize(self._format(model, request.messages))
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
         model = self.model
@@ -94,24 +91,23 @@ class QwenLocalProvider:
     def _stream_locked(
         self, model: LoadedModel, request: GenerationRequest, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
-        llama, config = model.llama, request.config
+        llama, config = LlamaAdapter(model.llama), request.config
         tokens = self.tokenize(request)
-        n_ctx = llama.n_ctx()
+        n_ctx = llama.n_ctx
         if len(tokens) + config.max_tokens > n_ctx:
             raise ContextOverflowError(
                 f"The prompt is {len(tokens):,} tokens and max_tokens is {config.max_tokens:,}: "
                 f"together more than the {n_ctx:,}-token context. Shorten the prompt or "
                 "--context, lower --max-tokens, or raise n_ctx (`%config QwenMagics.n_ctx`)."
             )
-        cache = prefix_cache_for(llama, self.loader.config.prefix_cache_mb)
-        state = _LlamaState(llama)
+        cache = prefix_cache_for(model.llama, self.loader.config.prefix_cache_mb)
         if config.deterministic:
             chunk = deterministic_chunk(llama.n_batch)
-            reused = cache.prepare(state, tokens, align=chunk)
+            reused = cache.prepare(llama, tokens, align=chunk)
             yield PromptRead(len(tokens), reused)
-            read_aligned_head(llama, state, tokens, reused, chunk)
+            read_aligned_head(llama, tokens, reused, chunk)
         else:
-            reused = cache.prepare(state, tokens)
+            reused = cache.prepare(llama, tokens)
             yield PromptRead(len(tokens), min(reused, len(tokens) - 1))
         if cancel.is_set():
             return
@@ -121,7 +117,7 @@ class QwenLocalProvider:
             yield from self._decode(llama, tokens, config, cancel)
 
     def _decode(
-        self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
+        self, llama: LlamaAdapter, tokens: list[int], config: GenerationConfig, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
         seed = config.seed if config.seed is not None else _random_seed()
         llama.set_seed(seed)
@@ -136,9 +132,9 @@ class QwenLocalProvider:
         yield from self._emit(llama, generator, config, cancel)
 
     def _decode_speculative(
-        self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
+        self, llama: LlamaAdapter, tokens: list[int], config: GenerationConfig, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
-        """Prompt-lookup drafts verified in one batch each (see :mod:`qwen_magic.providers.local.speculative`).
+        """Prompt-lookup drafts verified in one batch each (see :mod:`.speculative`).
 
         The prompt is read exactly as ``Llama.generate`` reads it (longest common prefix kept,
         logits only for the last token, so the first token comes as soon as on the plain
@@ -146,16 +142,16 @@ class QwenLocalProvider:
         """
         seed = config.seed if config.seed is not None else _random_seed()
         llama.set_seed(seed)
-        sampler = llama._init_sampler(
+        sampler = llama.new_sampler(
             top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
             temp=config.temperature, repeat_penalty=config.repeat_penalty,
         )
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
-        keep = min(common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 1)
-        _LlamaState(llama).truncate(keep)
+        keep = min(common_prefix(llama.tokens(), tokens), len(tokens) - 1)
+        llama.truncate(keep)
         llama.eval(tokens[keep:])
-        first = sampler.sample(llama._ctx, -1)
-        target = _LlamaTarget(llama, sampler)
+        first = sampler.sample(-1)
+        target = llama.speculative_target(sampler)
         stats = SpeculativeStats()
         state = {"emitted": 0}
         generator = speculative_decode(
@@ -168,7 +164,7 @@ class QwenLocalProvider:
 
     def _emit(
         self,
-        llama: Any,
+        llama: LlamaAdapter,
         generator: Any,
         config: GenerationConfig,
         cancel: threading.Event,
@@ -176,21 +172,18 @@ class QwenLocalProvider:
         speculative: SpeculativeStats | None = None,
     ) -> Iterator[StreamEvent]:
         """Turn sampled tokens into events: end of generation, stop strings, max_tokens, cancel."""
-        import llama_cpp
-
-        vocab = llama._model.vocab
         stops = StopMatcher(config.stop)
         generated = 0
         finish = "length"
         try:
             for token in generator:
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                if llama.is_end_of_generation(token):
                     finish = "stop"
                     break
                 generated += 1
                 if counter is not None:
                     counter["emitted"] = generated
-                piece = llama.detokenize([token])
+                piece = llama.token_bytes(token)
                 # The streamer joins multi-byte characters split across tokens.
                 text, hit = stops.feed(piece.decode("utf-8", errors="surrogateescape")) \
                     if config.stop else (piece, False)
@@ -230,8 +223,8 @@ class QwenLocalProvider:
 # -- deterministic prompt reading --------------------------------------------------------
 
 # Chunk of a deterministic prompt read: a warm deterministic request re-reads up to this many
-# tokens more than a default one, and a cold one reads in chunks this size; 64 reads prompts
-# as fast as 256 here (docs/reproducibility.md has the measurement).
+# tokens more than a default one; small for that, yet read as fast as a whole n_batch
+# (docs/reproducibility.md has the measurement).
 DETERMINISTIC_CHUNK = 64
 
 
@@ -240,7 +233,7 @@ def deterministic_chunk(n_batch: int) -> int:
     return min(DETERMINISTIC_CHUNK, n_batch)
 
 
-def read_aligned_head(llama: Any, state: _LlamaState, tokens: list[int], keep: int, chunk: int) -> None:
+def read_aligned_head(llama: LlamaAdapter, tokens: list[int], keep: int, chunk: int) -> None:
     """Read ``tokens[keep:]`` up to the last chunk, one aligned chunk per batch.
 
     ``keep`` is a multiple of ``chunk`` (:meth:`PrefixStateCache.prepare` with ``align``), so
@@ -248,7 +241,7 @@ def read_aligned_head(llama: Any, state: _LlamaState, tokens: list[int], keep: i
     whose logits give the first answer token — is left for the decoder, which reads it in one
     batch too, because it is never wider than ``n_batch``.
     """
-    state.truncate(keep)
+    llama.truncate(keep)
     last_chunk = (len(tokens) - 1) // chunk * chunk
     for start in range(keep, last_chunk, chunk):
         llama.eval(tokens[start:start + chunk])
@@ -272,8 +265,8 @@ def use_speculative(config: GenerationConfig, request: GenerationRequest) -> boo
         return False
     user = next((m["content"] for m in reversed(request.messages) if m.get("role") == "user"), "")
     # A --context cell puts the notebook first and the request last (prompting.compose_prompt).
-    # Code in that context is not code the answer rewrites: there drafts were measured to lose
-    # (0.87x plain), so only the request itself counts.
+    # Code in that context is not code the answer rewrites, and drafts from it lose
+    # (docs/performance.md, "When it is on"): only the request itself counts.
     _, marker, request_part = user.rpartition("\n\nRequest: ")
     return _quoted_code_chars(request_part if marker else user) >= AUTO_MIN_CODE_CHARS
 
@@ -286,37 +279,6 @@ def _quoted_code_chars(text: str) -> int:
     code_like = ("def ", "class ", "import ", "from ", "return ", "for ", "if ", "    ")
     return sum(len(line) for line in text.splitlines() if line.lstrip().startswith(code_like)
                or line.startswith("    "))
-
-
-class _LlamaTarget:
-    """``llama_cpp.Llama`` as a :class:`qwen_magic.providers.local.speculative.Target`.
-
-    Batches go straight to ``llama_decode`` with logits for every row — but only for the few
-    rows of a draft, never for the prompt, and they are sampled in place by llama.cpp's own
-    sampler (no copy into ``Llama.scores``).
-    """
-
-    def __init__(self, llama: Any, sampler: Any) -> None:
-        self.llama, self.sampler = llama, sampler
-
-    def decode(self, tokens: Sequence[int]) -> None:
-        llama = self.llama
-        n_past = llama.n_tokens
-        llama._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
-        llama._ctx.decode(llama._batch)
-        llama.input_ids[n_past:n_past + len(tokens)] = tokens
-        llama.n_tokens = n_past + len(tokens)
-        llama._requires_eval = False
-
-    def sample(self, row: int) -> int:
-        return self.sampler.sample(self.llama._ctx, row)
-
-    @property
-    def n_tokens(self) -> int:
-        return self.llama.n_tokens
-
-    def rewind(self, n_tokens: int) -> None:
-        _LlamaState(self.llama).truncate(n_tokens)
 
 
 # -- prefix states ---------------------------------------------------------------------------
@@ -332,50 +294,6 @@ def prefix_cache_for(llama: Any, budget_mb: int) -> PrefixStateCache:
         if cache is None:
             cache = _prefix_caches[llama] = PrefixStateCache(budget_mb * 1024**2)
         return cache
-
-
-class _LlamaState:
-    """``llama_cpp.Llama``'s sequence 0 as a :class:`qwen_magic.providers.local.prefix_cache.StateAccess`.
-
-    ``Llama.input_ids[:n_tokens]`` is the library's own record of what its KV cache holds
-    (``generate`` compares the next prompt against it), so every change to the KV cells here
-    updates it too.
-    """
-
-    def __init__(self, llama: Any) -> None:
-        self.llama = llama
-
-    def tokens(self) -> list[int]:
-        return self.llama.input_ids[: self.llama.n_tokens].tolist()
-
-    def truncate(self, n_tokens: int) -> None:
-        llama = self.llama
-        if n_tokens < llama.n_tokens:
-            llama._ctx.kv_cache_seq_rm(0, n_tokens, -1)
-            llama.n_tokens = n_tokens
-            llama._requires_eval = True  # the logits in the context are not for the new end
-
-    def snapshot(self) -> Any:
-        import llama_cpp
-
-        ctx = self.llama._ctx.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
-        return buffer if written == size else None
-
-    def restore(self, tokens: Sequence[int], state: Any) -> bool:
-        import llama_cpp
-
-        llama = self.llama
-        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, state, len(state), 0) == 0:
-            llama.reset()  # llama.cpp cleared the sequence on failure: nothing is live
-            llama._ctx.kv_cache_seq_rm(0, 0, -1)
-            return False
-        llama.input_ids[: len(tokens)] = tokens
-        llama.n_tokens = len(tokens)
-        llama._requires_eval = True
-        return True
 
 
 def _as_bytes(text: str | bytes) -> bytes:

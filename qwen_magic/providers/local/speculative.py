@@ -1,27 +1,25 @@
 """Prompt-lookup speculative decoding: draft tokens copied from the prompt, verified in one batch.
 
-Why it can win on a CPU: checking a drafted continuation in one batch costs less than
-decoding it token by token — a 16-row batch with logits on every row costs 7.4 single-token
-decodes here, so 16 accepted tokens come 2.2x sooner. Edits ("add type hints to this
-function") copy long runs of their input, so a draft looked up in the prompt is often right.
+Why it can win on a CPU: checking a drafted continuation in one batch costs much less than
+decoding it token by token. Edits ("add type hints to this function") copy long runs of
+their input, so a draft looked up in the prompt is often right.
 
-Why llama-cpp-python's own ``LlamaPromptLookupDecoding`` loses (0.60x-1.39x measured, see
-docs/performance.md): a ``draft_model`` forces ``logits_all=True``, so every prompt token also
-goes through the 151,936-word output layer and every row of logits is copied into
-``Llama.scores`` (a later first token, 600 KB of RSS per token); it drafts a fixed 10 (or 4)
-tokens — an 11-row batch costs ~5.5 decodes — after any 1-2 token match, taken from the
-*first* occurrence in the prompt, so drafts are often rejected at their first token and the
-batch was paid for nothing.
+Why llama-cpp-python's own ``LlamaPromptLookupDecoding`` loses: a ``draft_model`` forces
+``logits_all=True``, so every prompt token also goes through the output layer and every row
+of logits is copied into ``Llama.scores`` (a later first token, more RSS per token); it
+drafts a fixed 10 (or 4) tokens after any 1-2 token match, taken from the *first* occurrence
+in the prompt, so drafts are often rejected at their first token and the batch was paid for
+nothing. The measurements: docs/performance.md, "Faster than raw".
 
 This module keeps the logic free of llama.cpp (the unit tests drive it with a fake model):
 :class:`PromptLookupDrafter` finds drafts, :class:`DraftPolicy` sizes them from the length of
 the match they come from, and :func:`speculative_decode` runs draft → one batch → verify
-against a :class:`Target` (the provider adapts ``llama_cpp.Llama`` to it). Verification
-samples every row with the request's own sampler, in order, and stops at the first token
-that differs from the draft, so the accepted tokens are exactly what plain decoding would
-have sampled from the same logits — at temperature 0 the output can differ from plain
-decoding only where batched and single-token matrix products round differently on a
-near-tie (the benchmark reports how often that happens).
+against a :class:`Target` (:class:`~qwen_magic.providers.local.llama_adapter.SpeculativeTarget`
+is the real model's). Verification samples every row with the request's own sampler, in
+order, and stops at the first token that differs from the draft, so the accepted tokens are
+exactly what plain decoding would have sampled from the same logits — at temperature 0 the
+output can differ from plain decoding only where batched and single-token matrix products
+round differently on a near-tie (the benchmark reports how often that happens).
 """
 
 from __future__ import annotations
@@ -96,10 +94,9 @@ class PromptLookupDrafter:
         return [], 0
 
 
-# What a verification batch costs, in single-token decodes, on the measured CPU (2 Zen cores,
-# AVX2, Q4_K_M, logits for every row): llama.cpp's repacked Q4_K kernels work on 4 columns at
-# a time, so 4 rows cost no more than 3 (2.5x) and 16 rows 7.4x — far from the 0.33x per token
-# of a long prompt read. Only batches of 4 and 16 are used (docs/performance.md).
+# What a verification batch costs, in single-token decodes (logits for every row), as measured
+# in docs/performance.md ("Why LlamaPromptLookupDecoding loses", 2). Only 4 and 16 rows are
+# used: llama.cpp's repacked Q4_K kernels work on 4 columns at a time, the cheap shapes.
 BATCH_COST = {1: 1.0, 4: 2.5, 16: 7.4}
 
 
@@ -107,11 +104,11 @@ BATCH_COST = {1: 1.0, 4: 2.5, 16: 7.4}
 class DraftPolicy:
     """How many tokens to draft, from the length of the match the draft comes from.
 
-    Measured over edit answers (docs/performance.md): after a match of 8+ tokens the next
-    drafted token is right 97% of the time and ~19 of 24 survive; after 3-7 tokens 75-90% and
-    ~6; after 2 only 36%. So a long match earns a 16-row batch, a medium one a 4-row batch, and
-    a short one nothing (a plain step). Each tier keeps a running estimate of the tokens it
-    gains per unit of cost and is dropped for the rest of the answer when it stops paying.
+    The longer the match, the more of its draft survives (docs/performance.md, "What
+    qwen-magic does instead"), so a long match earns a 16-row batch, a medium one a 4-row
+    batch, and a short one nothing (a plain step). Each tier keeps a running estimate of the
+    tokens it gains per unit of cost and is dropped for the rest of the answer when it stops
+    paying.
     """
 
     long_match: int = 8

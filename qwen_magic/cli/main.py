@@ -132,9 +132,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def collect_info(model_config: ModelConfig) -> dict[str, Any]:
+    """The machine, the versions, and the local model's status and GGUF metadata."""
     import psutil
 
-    from ..providers.local.models import candidate_paths, required_memory, resolve_model_path, validate_model
+    from ..api import get_provider
+    from ..providers.local.models import candidate_paths
+    from ..status import provider_status
 
     info: dict[str, Any] = {
         "qwen_magic": __version__,
@@ -153,26 +156,38 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
         info["llama_cpp_python"] = version("llama-cpp-python")
     except Exception:
         info["llama_cpp_python"] = None
-    try:
-        path = resolve_model_path(model_config.path)
-        gguf = validate_model(path)
-        info["model"] = {
-            "path": str(path),
-            "size_mb": round(gguf.file_size / 1024**2, 1),
-            "name": gguf.name,
-            "architecture": gguf.architecture,
-            "gguf_version": gguf.version,
-            "tensors": gguf.tensor_count,
-            "context_length": gguf.context_length,
-            "blocks": gguf.block_count,
-            "chat_template": bool(gguf.chat_template),
-            "eos_token_id": gguf.eos_token_id,
-            "memory_needed_mb": required_memory(gguf, model_config.n_ctx) // 1024**2,
-        }
-    except QwenMagicError as exc:
-        info["model"] = None
-        info["problem"] = str(exc)
+    status = provider_status(get_provider(model_config=model_config, provider="local"))
+    info["model"], problem = None, status.problem
+    if status.local is not None:
+        try:
+            info["model"] = _model_info(status.local)
+        except QwenMagicError as exc:  # found, but not a model qwen-magic can run
+            problem = str(exc)
+    if problem is not None:
+        info["problem"] = problem
     return info
+
+
+def _model_info(local: Any) -> dict[str, Any]:
+    """The status of the local model and what its GGUF header says (nothing is loaded)."""
+    from ..providers.local.models import required_memory, validate_model
+
+    gguf = validate_model(local.path)
+    return {
+        "path": str(local.path),
+        "size_mb": local.size_mb,
+        "name": gguf.name,
+        "architecture": gguf.architecture,
+        "gguf_version": gguf.version,
+        "tensors": gguf.tensor_count,
+        "context_length": gguf.context_length,
+        "blocks": gguf.block_count,
+        "chat_template": bool(gguf.chat_template),
+        "eos_token_id": gguf.eos_token_id,
+        "n_ctx": local.n_ctx,
+        "n_threads": local.n_threads,
+        "memory_needed_mb": required_memory(gguf, local.n_ctx) // 1024**2,
+    }
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from ..prompting import build_context, compose_prompt, interpolate
 from ..providers.fallback import FallbackProvider
 from ..providers.local import models
 from ..result import GenerationResult
+from ..status import provider_status
 from ..streaming import TextIOSink, ThrottledSink
 from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
 from .insert import insert_code_cell, is_terminal
@@ -300,32 +301,7 @@ class QwenMagics(Magics):
         print(LINE_HELP)
 
     def status_info(self) -> dict[str, Any]:
-        import psutil
-
-        from ..providers.openai import OpenAICompatibleProvider
-
-        provider = self.get_provider()
-        info: dict[str, Any] = {"provider": provider.name}
-        if isinstance(provider, OpenAICompatibleProvider):
-            info.update(provider.status())  # endpoint, model, key set or not: never the key
-        elif isinstance(provider, FallbackProvider):
-            info["model"] = None
-            info["problem"] = str(provider.error)
-        else:
-            path = provider.loader.resolve()
-            model = provider.loader.cached()
-            info.update({
-                "model": str(path),
-                "size_mb": round(path.stat().st_size / 1024**2, 1),
-                "loaded": model is not None,
-                "loading": self.loading,
-                "n_ctx": model.config.n_ctx if model else self.n_ctx,
-                "n_threads": model.config.n_threads if model else self.n_threads,
-                "load_seconds": round(model.load_seconds, 2) if model else None,
-                "busy": bool(model and model.lock.locked()),
-            })
-        info["process_rss_mb"] = round(psutil.Process().memory_info().rss / 1024**2)
-        return info
+        return provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
 
     def cmd_status(self, _: str) -> None:
         for key, value in self.status_info().items():
@@ -450,8 +426,8 @@ class _SessionDefaults:
             self.magics.shell.user_ns["_qwen"] = result
 
 
-# The magics of each shell, for %unload_ext. The panel no longer looks here (it reads the
-# session); the bench (bench_paths.py, bench_probe.py) and tests/reliability still do.
+# The magics of each shell, for %unload_ext (and tests/reliability, which reads their traits).
+# The panel does not look here: it reads the session.
 _registered: dict[int, QwenMagics] = {}
 
 

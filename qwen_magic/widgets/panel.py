@@ -23,6 +23,7 @@ from ..errors import ConfigError, QwenMagicError
 from ..providers.base import PromptRead
 from ..result import GenerationResult
 from ..session import Session, current
+from ..status import provider_status
 from .frontend import FrontEnd, copy_script, shared_frontend
 from .state import RUNNING, Event, State, buttons_for, next_state
 from .view import (
@@ -176,7 +177,7 @@ class QwenPanel(widgets.VBox):
         except QwenMagicError as exc:
             line = problem_line(exc)
         else:
-            line = model_line(provider, self.session.loading())
+            line = model_line(provider_status(provider, loading=self.session.loading()))
         if self.model_status.value != line:
             self.model_status.value = line
 

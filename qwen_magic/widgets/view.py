@@ -18,6 +18,7 @@ from ..config import GenerationConfig
 from ..errors import QwenMagicError
 from ..providers.fallback import FallbackProvider
 from ..result import GenerationResult
+from ..status import ProviderStatus
 
 #: Ends a partial answer while it streams; the final render has none.
 CURSOR = "▌"
@@ -183,32 +184,27 @@ def problem_line(error: QwenMagicError) -> str:
     return f"⚠ {html.escape(str(error))}"
 
 
-def model_line(provider: Any, loading: bool) -> str:
-    """The model line: which model, loaded or not, busy or not. Cheap: the watcher polls it.
-
-    ``loading`` says the extension's background load is still running.
-    """
-    if isinstance(provider, FallbackProvider):
+def model_line(status: ProviderStatus) -> str:
+    """The model line: which model, loaded or not, busy or not (from :func:`provider_status`,
+    without the remote check: the watcher polls it)."""
+    if status.provider == FallbackProvider.name:
         return ("⚠ no model found — run <code>%qwen pull</code> to download it "
                 "(see <code>%qwen status</code>)")
-    loader = getattr(provider, "loader", None)
-    if loader is None:  # a remote server or a test fake: nothing loads in this kernel
-        about = provider.describe()
-        where = f" at {about['endpoint']}" if about.get("endpoint") else ""
-        name = about.get("model") or "the server's model"
-        return html.escape(f"● {name} · {provider.name} provider{where}")
-    model = loader.cached()
-    if model is None:
-        try:
-            name = loader.resolve().name
-        except QwenMagicError as exc:
-            return problem_line(exc)
-        if loading:
-            return f"◌ {html.escape(name)} · loading…"
-        return f"○ {html.escape(name)} · not loaded yet (loads on first Generate)"
-    busy = " · <b>busy</b>" if model.lock.locked() else ""
-    return (f"● {html.escape(model.path.name)} · loaded in {model.load_seconds:.1f} s · "
-            f"n_ctx {model.config.n_ctx} · {model.config.n_threads} threads{busy}")
+    remote, local = status.remote, status.local
+    if remote is not None:  # a remote server or a test fake: nothing loads in this kernel
+        where = f" at {remote.endpoint}" if remote.endpoint else ""
+        name = remote.model or "the server's model"
+        return html.escape(f"● {name} · {status.provider} provider{where}")
+    if local is None:
+        return f"⚠ {html.escape(status.problem or 'no model')}"
+    name = html.escape(local.path.name)
+    if not local.loaded:
+        if local.loading:
+            return f"◌ {name} · loading…"
+        return f"○ {name} · not loaded yet (loads on first Generate)"
+    busy = " · <b>busy</b>" if local.busy else ""
+    return (f"● {name} · loaded in {local.load_seconds or 0:.1f} s · "
+            f"n_ctx {local.n_ctx} · {local.n_threads} threads{busy}")
 
 
 __all__ = [

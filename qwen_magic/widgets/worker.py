@@ -16,23 +16,11 @@ from .. import api
 from ..config import GenerationConfig
 from ..providers.base import PromptRead
 from ..result import GenerationResult
+from ..status import model_lock
 from ..streaming import BaseSink, ThrottledSink
 
 #: Called once the worker is done: the result (None if nothing ran), the error, the cancel event.
 Finished = Callable[[GenerationResult | None, BaseException | None, threading.Event], None]
-
-
-def model_lock(provider: Any) -> Any:
-    """The lock that serialises generation on ``provider``'s model, if there is one yet.
-
-    The local provider's lock lives on the loaded model (``LoadedModel.lock``); other
-    providers (the fake one in tests) may keep their own ``lock``.
-    """
-    loader = getattr(provider, "loader", None)
-    if loader is not None:
-        model = loader.cached()
-        return None if model is None else model.lock
-    return getattr(provider, "lock", None)
 
 
 class _CallbackSink(BaseSink):

@@ -49,8 +49,11 @@ test-unit: setup
 bench: setup model
 	$(BIN)/qwen-magic bench
 
+# Style, the architecture's import contracts (pyproject.toml, docs/architecture.md), types.
 lint: setup
-	$(BIN)/ruff check qwen_magic tests
+	$(BIN)/ruff check qwen_magic tests scripts
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

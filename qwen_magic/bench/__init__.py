@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     config = ModelConfig().replace(n_ctx=args.n_ctx, n_threads=args.threads)
     progress = Progress(quiet=args.json)
     if args.sweep:
-        result = {"schema": SCHEMA, "machine": machine_info(),
+        result: dict[str, Any] = {"schema": SCHEMA, "machine": machine_info(),
                   "sweep": sweep(model_path, config, args.rounds or plan.rounds, sweep_prompt(), 64,
                                  progress)}
         result["machine"]["loadavg_end"] = loadavg()

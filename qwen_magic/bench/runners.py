@@ -257,7 +257,7 @@ class MagicPath:
         # IPython only when the bench runs: `qwen-magic --help` imports this package too.
         from IPython.core.interactiveshell import InteractiveShell
 
-        self.shell = InteractiveShell.instance()
+        self.shell: Any = InteractiveShell.instance()
         self.publisher = RecordingPublisher()
         self.shell.display_pub = self.publisher
         # The magic's model settings, so it shares the one model of the other paths.

@@ -102,8 +102,8 @@ def test_after_a_colon_the_body_follows() -> None:
 
 def test_the_text_after_the_cursor_is_never_written_again() -> None:
     suffix = "\n    return result\n"
-    shown, final = run("def double(values):\n    ", chars("result = [v * 2 for v in values]\n    return result\n"),
-                       suffix)
+    body = "result = [v * 2 for v in values]\n    return result\n"
+    shown, final = run("def double(values):\n    ", chars(body), suffix)
     assert final == shown == "result = [v * 2 for v in values]"
     # The same line written first is not shown while it may still be the suffix's.
     shown, final = run("def f():\n    ", chars("return result"), suffix)

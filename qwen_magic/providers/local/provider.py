@@ -138,7 +138,7 @@ class QwenLocalProvider:
     def _decode_speculative(
         self, llama: Any, tokens: list[int], config: GenerationConfig, cancel: threading.Event
     ) -> Iterator[StreamEvent]:
-        """Prompt-lookup drafts verified in one batch each (see :mod:`qwen_magic.providers.local.speculative`).
+        """Prompt-lookup drafts verified in one batch each (see :mod:`.speculative`).
 
         The prompt is read exactly as ``Llama.generate`` reads it (longest common prefix kept,
         logits only for the last token, so the first token comes as soon as on the plain

@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml
 	# extension is missing or older than its sources.
 	$(BIN)/pip install -e '.[dev]'
 	# Serve qwen_magic/labextension itself (a symlink), so that rebuilds show on reload.
-	$(BIN)/jupyter labextension develop --overwrite .
+	# (JupyterLab 4.6 hands this to its jupyter-builder command, found on PATH.)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 	touch $(STAMP)
 
 # A changed TypeScript source, schema or dependency: rebuild with the venv's jlpm.

@@ -22,8 +22,8 @@ export const COMM_TARGET = 'qwen_magic.completion';
 export const RETRY_AFTER_MS = 15_000;
 
 /**
- * How long to wait for the comm's own subshell (JupyterLab ≥ 4.4 with a kernel that
- * supports subshells) before opening the comm on the main shell anyway.
+ * How long to wait for the comm's own subshell (a JupyterLab and a kernel that both
+ * support kernel subshells) before opening the comm on the main shell anyway.
  */
 const SUBSHELL_WAIT_MS = 3_000;
 
@@ -248,23 +248,26 @@ export class KernelChannel {
   }
 
   /**
-   * JupyterLab ≥ 4.4 gives each comm target a subshell when the kernel supports
-   * subshells, so that completions are answered while a cell runs. Open the comm once
-   * that subshell exists, so that the open and the first request go the same way.
+   * Recent JupyterLab (4.6 here) gives each comm target its own subshell when the kernel
+   * supports subshells (ipykernel 7), so that comm messages are handled while a cell
+   * runs. Open the comm once that subshell exists, so that the open and the requests
+   * after it go the same way (and the kernel can answer `busy` during a cell).
    */
   private async _subshellReady(comm: Kernel.IComm): Promise<void> {
     const started: Promise<void> | undefined = (comm as any).subshellStarted;
     if (!started) {
-      return; // JupyterLab < 4.4: no subshells
+      return; // a JupyterLab without comms over subshells
     }
-    await this._kernel.info;
-    const kernel = this._kernel as any;
-    if (!kernel.supportsSubshells || (comm as any).commsOverSubshells === 'disabled') {
-      return;
-    }
+    const ready = (async () => {
+      await this._kernel.info;
+      const kernel = this._kernel as any;
+      if (kernel.supportsSubshells && (comm as any).commsOverSubshells !== 'disabled') {
+        await started;
+      }
+    })().catch(() => undefined); // no subshell after all: the main shell will do
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      started.catch(() => undefined),
+      ready,
       new Promise<void>(resolve => {
         timer = setTimeout(resolve, SUBSHELL_WAIT_MS);
       })

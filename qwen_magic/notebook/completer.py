@@ -4,9 +4,11 @@ The labextension (``labextension/``) opens a comm to :data:`COMM_TARGET` and sen
 ``complete`` / ``cancel`` / ``prefill`` messages; this module answers with ``chunk`` deltas
 and one ``done`` per request (protocol: labextension/README.md).
 
-Comm messages reach the kernel on its main thread, queued behind any running cell, and
-every one of them flips the kernel to busy while it is handled. So the handler only hands
-the request to one worker thread and returns; the worker runs the model. The newest request
+Comm messages may reach the kernel on its main thread, queued behind any running cell (every
+one of them flips the kernel to busy while it is handled), or — JupyterLab 4.6 with
+ipykernel 7 sends them on a kernel subshell — on another thread while a cell runs. So the
+handler is thread-safe, answers ``busy`` itself while a cell executes, and otherwise only
+hands the request to one worker thread and returns; the worker runs the model. The newest request
 wins: a request that arrives while another waits makes that one ``stale``, and one that
 arrives while another runs cancels it (the user typed on). A cell that starts executing
 cancels whatever runs, so a completion or a prefill never holds the user's code back by
@@ -108,6 +110,10 @@ class CompletionService:
 
     def _submit(self, job: _Job) -> None:
         with self._lock:
+            if self._cell_running:
+                if job.kind == "complete":
+                    job.send({"type": "busy", "id": job.id})
+                return
             if job.kind == "prefill":
                 self._prefill = job  # only the newest notebook state is worth reading
             else:

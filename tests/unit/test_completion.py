@@ -122,3 +122,19 @@ def test_trailing_whitespace_is_never_shown() -> None:
     assert rules.feed("\n    ") == ""       # might be a blank line or a dedent: held back
     assert rules.feed("return 1") == "\n    return 1"
     assert rules.finish() == "pass\n    return 1"
+
+
+# -- the bench's holes (cut from the standard library) --------------------------------------
+
+def test_holes_are_reproducible_and_the_true_middle_scores_perfectly() -> None:
+    from qwen_magic.bench.holes import make_holes, score
+
+    holes = make_holes(20, 20, seed=1)
+    assert holes == make_holes(20, 20, seed=1)
+    assert {h.kind for h in holes} == {"single", "multi"}
+    for hole in holes:
+        right = score(hole, hole.middle)
+        assert right.exact and right.parses and right.similarity == 1.0
+        assert "\n" not in hole.middle or hole.kind == "multi"
+    wrong = score(holes[-1], "return (")
+    assert not wrong.exact and not wrong.parses and wrong.similarity < 0.5

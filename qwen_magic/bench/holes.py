@@ -65,7 +65,8 @@ def make_holes(n_single: int, n_multi: int, seed: int = 0) -> list[Hole]:
         for line in lines:
             offsets.append(offsets[-1] + len(line))
 
-        def hole(kind: str, start: int, end: int, unit: ast.stmt) -> Hole:
+        def hole(kind: str, start: int, end: int, unit: ast.stmt,
+                 name: str = name, text: str = text, offsets: list[int] = offsets) -> Hole:
             unit_start = offsets[unit.lineno - 1]
             unit_end = offsets[unit.end_lineno or unit.lineno]
             return Hole(kind, name, text[:start][-PREFIX_CHARS:], text[start:end],

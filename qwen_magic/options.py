@@ -266,6 +266,12 @@ class GenerationConfig(_Checked):
         1.05, "penalty for repeating recent tokens (1 = none)", low=0.5, high=2,
         surfaces=SURFACES, widget="slider", step=0.01,
         remote=("repeat_penalty", "repetition_penalty"))  # llama.cpp's name, vLLM's name
+    # 0.0 is every engine's default (OpenAI, llama.cpp, vLLM, Ollama), so a request that does
+    # not set it stays exactly what it was and servers that reject it never see it.
+    presence_penalty: float = option(
+        0.0, "penalty for any token that already appeared among the recent ones, however "
+        "often (0 = none)", low=-2, high=2, surfaces=SURFACES, widget="slider", step=0.05,
+        remote="presence_penalty", remote_if_set=True)
     seed: int | None = option(
         None, "random seed (default: a new one for each answer, recorded with it)",
         low=0, high=2**32 - 1,

@@ -132,6 +132,7 @@ class QwenLocalProvider:
             min_p=config.min_p,
             temp=config.temperature,
             repeat_penalty=config.repeat_penalty,
+            presence_penalty=config.presence_penalty,
         )
         yield from self._emit(llama, generator, config, cancel)
 
@@ -149,6 +150,7 @@ class QwenLocalProvider:
         sampler = llama._init_sampler(
             top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
             temp=config.temperature, repeat_penalty=config.repeat_penalty,
+            presence_penalty=config.presence_penalty,
         )
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
         keep = min(common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 1)

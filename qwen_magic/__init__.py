@@ -47,6 +47,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (inline completion), for ``jupyter labextension
+    develop``; a wheel installs it into ``share/jupyter/labextensions/qwen-magic``."""
+    return [{"src": "labextension", "dest": "qwen-magic"}]
+
+
 def panel(**options: Any) -> Any:
     """The tuning panel widget; display it as a cell's last expression.
 

@@ -6,15 +6,17 @@ through here, so they share one cached model, one validation path and one set of
 
 from __future__ import annotations
 
+import inspect
 import queue
 import random
 import threading
+import typing
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import settings
-from .config import GenerationConfig, ModelConfig
 from .errors import ConfigError, ModelNotFoundError
+from .options import GENERATION, GenerationConfig, ModelConfig, check_names, on
 from .providers.base import GenerationRequest, Provider
 from .providers.fallback import FallbackProvider
 from .providers.local.models import GgufModelLoader
@@ -144,27 +146,21 @@ def run(
 def generate(
     prompt: str,
     *,
-    system: str | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    top_k: int | None = None,
-    min_p: float | None = None,
-    repeat_penalty: float | None = None,
-    max_tokens: int | None = None,
-    seed: int | None = None,
-    stop: list[str] | None = None,
-    deterministic: bool | None = None,
     model: str | None = None,
     config: GenerationConfig | None = None,
     provider: Provider | str | None = None,
     sinks: Iterable[Sink] = (),
     cancel: threading.Event | None = None,
     base_url: str | None = None,
+    **options: Any,
 ) -> GenerationResult:
     """Generate an answer with the local model and return it whole.
 
     >>> result = qwen_magic.generate("write a function that reverses a string", temperature=0)
     >>> print(result.code)
+
+    The generation options (listed below, and in the signature with their defaults) override
+    ``config``'s; an option left out, or given as None, keeps ``config``'s value.
 
     ``provider="openai", base_url="http://host:8000/v1"`` asks an OpenAI-compatible server
     instead (``model`` is then the server's model name); see docs/remote-engines.md.
@@ -176,17 +172,41 @@ def generate(
     ``Ctrl-C`` stops the model within a token and re-raises KeyboardInterrupt; the partial
     answer stays in ``qwen_magic.api.last_result``.
     """
-    config = build_config(
-        config, system=system, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-        repeat_penalty=repeat_penalty, max_tokens=max_tokens, seed=seed,
-        stop=tuple(stop) if stop is not None else None, deterministic=deterministic,
-    )
+    check_names(options, on("api"), "qwen_magic.generate()")
+    config = build_config(config, **options)
     if provider is None or isinstance(provider, str):
         provider = get_provider(model, provider=provider, base_url=base_url)
     result = run(prompt, config, provider=provider, sinks=sinks, cancel=cancel)
     if result.interrupted:
         raise KeyboardInterrupt
     return result
+
+
+#: The generation options ``generate`` takes as keywords (its ``**options``).
+_API_OPTIONS = on("api", GENERATION)
+
+
+def _show_options() -> None:
+    """Show the registry's options in ``generate``'s and ``stream``'s signatures and docs.
+
+    ``**options`` alone would hide them from ``help()`` and Jupyter's Shift-Tab; this puts
+    each back as a keyword with its default and type, after the prompt.
+    """
+    own = inspect.signature(generate, eval_str=True)
+    hints = typing.get_type_hints(GenerationConfig)
+    listed = [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY,
+                                default=spec.default_value(), annotation=hints[spec.name])
+              for spec in _API_OPTIONS]
+    params = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    signature = own.replace(parameters=[params[0], *listed, *params[1:]])
+    lines = "\n".join(f"    {spec.name}: {spec.describe('api')}" for spec in _API_OPTIONS)
+    for function in (generate, stream):
+        function.__doc__ = f"{inspect.cleandoc(function.__doc__ or '')}\n\nOptions:\n{lines}\n"
+    generate.__signature__ = signature  # type: ignore[attr-defined]
+    # stream() brings its own sinks and cancel event.
+    stream.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in ("sinks", "cancel")],
+        return_annotation=Iterator[str])
 
 
 class _QueueSink(BaseSink):
@@ -201,6 +221,7 @@ def stream(prompt: str, **options: Any) -> Iterator[str]:
     """Yield the answer's text chunks as they are generated.
 
     Leaving the loop early (``break``) stops the model; the cached model stays usable.
+    Takes the keywords of :func:`generate`.
     """
     check_prompt(prompt)
     chunks: queue.SimpleQueue = queue.SimpleQueue()
@@ -226,3 +247,6 @@ def stream(prompt: str, **options: Any) -> Iterator[str]:
         worker.join()
     if failure:
         raise failure[0]
+
+
+_show_options()

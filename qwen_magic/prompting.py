@@ -52,7 +52,7 @@ def describe_value(value: Any, width: int = 80) -> str:
     if kind == "DataFrame" and hasattr(value, "dtypes"):
         columns = ", ".join(f"{c}: {t}" for c, t in list(value.dtypes.items())[:30])
         more = " …" if len(value.columns) > 30 else ""
-        return f"pandas DataFrame, shape {tuple(shape)}, columns [{columns}{more}]"
+        return f"pandas DataFrame, shape {tuple(shape or ())}, columns [{columns}{more}]"
     if kind == "Series" and hasattr(value, "dtype"):
         return f"pandas Series {getattr(value, 'name', None)!r}, length {len(value)}, dtype {value.dtype}"
     if shape is not None and hasattr(value, "dtype"):

@@ -37,7 +37,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ..api import get_provider
-from ..config import ModelConfig
+from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
 from ..providers.local import models
 from ..providers.local.provider import QwenLocalProvider
 from .machine import loadavg, machine_info
@@ -62,8 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-probes", action="store_true",
                         help="skip the fresh-process cold-load and peak-RSS probes")
     parser.add_argument("--model", help="path of a .gguf file (default: the search path)")
-    parser.add_argument("--n-ctx", type=int, help="context window (default 4096)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    add_flags(parser, on("cli", MODEL_SETTINGS), "cli")  # --n-ctx, --threads
     parser.add_argument("--output", help="also write the JSON to this file")
     parser.add_argument("--sweep", action="store_true",
                         help="instead: measure the llama.cpp settings behind the defaults "
@@ -80,10 +79,10 @@ def main(args: argparse.Namespace) -> int:
     model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ[models.MODEL_ENV] = model_path
-    config = ModelConfig().replace(n_ctx=args.n_ctx, n_threads=args.threads)
+    config = ModelConfig().replace(**given(args, on("cli", MODEL_SETTINGS)))
     progress = Progress(quiet=args.json)
     if args.sweep:
-        result = {"schema": SCHEMA, "machine": machine_info(),
+        result: dict[str, Any] = {"schema": SCHEMA, "machine": machine_info(),
                   "sweep": sweep(model_path, config, args.rounds or plan.rounds, sweep_prompt(), 64,
                                  progress)}
         result["machine"]["loadavg_end"] = loadavg()

@@ -84,7 +84,7 @@ def probe_kernel(settings: dict[str, Any]) -> dict[str, Any]:
     from IPython.core.interactiveshell import InteractiveShell  # only in this probe's process
 
     loads = LoadWatch()
-    shell = InteractiveShell.instance()
+    shell: Any = InteractiveShell.instance()
     shell.display_pub = RecordingPublisher()
     mc = settings["model_config"]
     shell.run_line_magic("config", f"QwenMagics.n_ctx = {mc['n_ctx']}")

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from ..api import generate
-from ..config import GenerationConfig, ModelConfig
+from ..options import NO_INSERT, OPTIONS, OUT, GenerationConfig, ModelConfig, sampling_values
 from ..providers.base import GenerationRequest, PromptRead, Provider
 from ..providers.local import models
 from ..providers.local.llama_adapter import LlamaAdapter
@@ -115,11 +115,10 @@ class RawPath:
         first = last = None
         parts: list[str] = []
         finish = "stop"
+        # Every sampling setting of the product's request, under its own name (they are
+        # create_chat_completion's keywords too), so both paths sample alike.
         chunks = llm.create_chat_completion(
-            messages=request.messages, temperature=cfg.temperature, top_p=cfg.top_p,
-            top_k=cfg.top_k, min_p=cfg.min_p, repeat_penalty=cfg.repeat_penalty,
-            max_tokens=cfg.max_tokens, seed=cfg.seed, stream=True,
-        )
+            messages=request.messages, **sampling_values(cfg), stream=True)
         for chunk in chunks:
             choice = chunk["choices"][0]
             content = choice["delta"].get("content")
@@ -259,7 +258,7 @@ class MagicPath:
         # IPython only when the bench runs: `qwen-magic --help` imports this package too.
         from IPython.core.interactiveshell import InteractiveShell
 
-        self.shell = InteractiveShell.instance()
+        self.shell: Any = InteractiveShell.instance()
         self.publisher = RecordingPublisher()
         self.shell.display_pub = self.publisher
         # The magic's model settings, so it shares the one model of the other paths.
@@ -274,9 +273,9 @@ class MagicPath:
         return self.publisher.sink_chain or "none (no answer text was displayed)"
 
     def run(self, prompt: str, config: GenerationConfig) -> Sample:
-        options = (f"-t {config.temperature} --seed {config.seed} -n {config.max_tokens} "
-                   f"--top-p {config.top_p} --top-k {config.top_k} --min-p {config.min_p} "
-                   f"--repeat-penalty {config.repeat_penalty} --no-insert --out {RESULT_VARIABLE}")
+        options = " ".join(f"{OPTIONS[name].long_flag} {value}"
+                           for name, value in sampling_values(config).items())
+        options += f" {NO_INSERT.long_flag} {OUT.long_flag} {RESULT_VARIABLE}"
         self.publisher.events.clear()
         started = time.perf_counter()
         outcome = self.shell.run_cell(f"%%qwen {options}\n{prompt}", store_history=False)

@@ -17,32 +17,16 @@ import sys
 from typing import Any
 
 from .. import __version__
-from ..config import GenerationConfig, ModelConfig, default_threads
 from ..errors import QwenMagicError
+from ..options import GENERATION, MODEL_SETTINGS, ModelConfig, add_flags, default_threads, given, on
 
 EXIT_INTERRUPTED = 130
 
 
-def _add_generation_options(parser: argparse.ArgumentParser) -> None:
-    defaults = GenerationConfig()
-    add = parser.add_argument
-    add("-t", "--temperature", type=float, help=f"sampling temperature (default {defaults.temperature})")
-    add("--top-p", type=float, help=f"nucleus sampling (default {defaults.top_p})")
-    add("--top-k", type=int, help=f"top-k sampling (default {defaults.top_k})")
-    add("--min-p", type=float, help=f"min-p sampling (default {defaults.min_p})")
-    add("--repeat-penalty", type=float, help=f"(default {defaults.repeat_penalty})")
-    add("-n", "--max-tokens", type=int, help=f"answer length cap (default {defaults.max_tokens})")
-    add("--seed", type=int, help="random seed; with --temperature 0 output is reproducible")
-    add("--stop", action="append", help="stop at this text (repeatable)")
-    add("--deterministic", action="store_true",
-        help="the same text for the same request whatever ran before (docs/reproducibility.md)")
-    add("--system", help="system prompt (\"\" for none)")
-
-
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model PATH`` and the model settings, for the commands that load a model file."""
     parser.add_argument("--model", help="path of a .gguf file (default: the search path, see `info`)")
-    parser.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
-    parser.add_argument("--threads", type=int, help=f"CPU threads (default {default_threads()})")
+    add_flags(parser, on("cli", MODEL_SETTINGS), "cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,16 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="stream an answer to stdout (stats to stderr)")
     gen.add_argument("prompt", nargs="+", help="the request; `-` reads it from stdin")
-    _add_generation_options(gen)
-    _add_model_options(gen)
-    gen.add_argument("--provider", choices=["local", "openai"],
-                     help="local GGUF model (default; or $QWEN_MAGIC_PROVIDER) or an OpenAI-"
-                          "compatible server; with openai, --model is the server's model name")
-    gen.add_argument("--base-url", metavar="URL",
-                     help="the server for --provider openai (default $QWEN_MAGIC_BASE_URL or "
-                          "http://127.0.0.1:8000/v1); implies --provider openai")
-    gen.add_argument("--code-only", action="store_true", help="print only the extracted code")
-    gen.add_argument("--no-stats", action="store_true", help="no stats line on stderr")
+    add_flags(gen, on("cli"), "cli")  # every option: qwen_magic/options.py
 
     info = commands.add_parser("info", help="the model found, its metadata, memory, threads, versions")
     _add_model_options(info)
@@ -84,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1: this machine only; "
                             "0.0.0.0 for the network, with QWEN_MAGIC_API_KEY set)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
-    serve.add_argument("--threads", type=int, help=f"CPU threads (default {default_threads()})")
+    add_flags(serve, on("cli", MODEL_SETTINGS), "cli")
 
     bench = commands.add_parser("bench", help="speed and memory against raw llama-cpp-python")
     from ..bench import add_arguments
@@ -95,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_config(args: argparse.Namespace) -> ModelConfig:
-    return ModelConfig().replace(path=args.model, n_ctx=args.n_ctx, n_threads=args.threads)
+    return ModelConfig().replace(path=args.model, **given(args, on("cli", MODEL_SETTINGS)))
 
 
 def _read_prompt(words: list[str]) -> str:
@@ -108,12 +82,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..api import build_config, get_provider, run
     from ..streaming import TextIOSink
 
-    config = build_config(
-        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
-        repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
-        stop=tuple(args.stop) if args.stop else None, system=args.system,
-        deterministic=True if args.deterministic else None,
-    )
+    config = build_config(**given(args, on("cli", GENERATION)))
     prompt = _read_prompt(args.prompt)
     provider = get_provider(
         args.model, _model_config(args), provider=args.provider, base_url=args.base_url
@@ -219,7 +188,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    serve(args.model, args.host, args.port, n_ctx=args.n_ctx, n_threads=args.threads)
+    serve(args.model, args.host, args.port, n_ctx=args.n_ctx, n_threads=args.n_threads)
     return 0
 
 

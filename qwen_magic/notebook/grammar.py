@@ -2,7 +2,9 @@
 
 Options come first, then the prompt as free text. The prompt is never shell-split: an
 apostrophe in "don't" or a brace in a dict literal must reach the model exactly as typed.
-Only the leading ``-x``/``--xx`` tokens are parsed (``--`` ends them explicitly).
+Only the leading ``-x``/``--xx`` tokens are parsed (``--`` ends them explicitly). The options
+themselves, their flags and help come from :mod:`qwen_magic.options`; this module keeps only
+the split of the line into option tokens and the prompt.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import re
 
 from IPython.core.error import UsageError
+
+from ..options import add_flags, on
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,30 +27,7 @@ def _build() -> _Parser:
         "Ask the local Qwen2.5-Coder for code. The prompt is the rest of the line plus the "
         "cell body; {name} is replaced by the variable `name` ({{name}} keeps the braces)."))
     p.add_argument("-h", "--help", action="store_true", help="show this help")
-    p.add_argument("-t", "--temperature", type=float, help="sampling temperature, 0-5 (0 = greedy)")
-    p.add_argument("--top-p", type=float, help="nucleus sampling mass, 0-1")
-    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
-    p.add_argument("--min-p", type=float, help="drop tokens below min-p × the top probability")
-    p.add_argument("--repeat-penalty", type=float, help="penalty for repeating tokens, 0.5-2")
-    p.add_argument("-n", "--max-tokens", type=int, help="most tokens in the answer")
-    p.add_argument("--seed", type=int, help="random seed (with -t 0: reproducible)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="the same text for the same request whatever ran before (with -t 0 or --seed)")
-    p.add_argument("--stop", action="append", help="stop when the model writes this (repeatable)")
-    p.add_argument("--system", help="system prompt for this cell ('' for none)")
-    p.add_argument("--model", metavar="PATH", help="use this .gguf file "
-                   "(with --provider openai: the server's model NAME)")
-    p.add_argument("--provider", choices=["local", "openai"],
-                   help="the local model, or an OpenAI-compatible server (docs/remote-engines.md)")
-    p.add_argument("--base-url", metavar="URL",
-                   help="the server, e.g. http://127.0.0.1:8000/v1 (implies --provider openai)")
-    p.add_argument("--context", action="store_true",
-                   help="give the model earlier cells and your variables (names, types, shapes)")
-    p.add_argument("--no-insert", action="store_true", help="do not insert the code as a new cell")
-    p.add_argument("-o", "--out", metavar="VAR", help="also store the GenerationResult in VAR")
-    p.add_argument("--format", choices=["markdown", "code", "text"],
-                   help="show the whole answer as Markdown (default), only its code, or plain text")
-    p.add_argument("--no-footer", action="store_true", help="no stats line under the answer")
+    add_flags(p, on("magic"), "magic")  # every option: qwen_magic/options.py
     return p
 
 

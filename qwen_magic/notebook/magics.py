@@ -14,15 +14,15 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 
 from .. import api, session, settings
-from ..config import DEFAULT_SYSTEM_PROMPT, GenerationConfig, ModelConfig, default_threads
 from ..errors import ConfigError, GenerationCancelled
+from ..options import GENERATION, MODEL_SETTINGS, GenerationConfig, ModelConfig, given, on
 from ..prompting import build_context, compose_prompt, interpolate
 from ..providers.fallback import FallbackProvider
 from ..providers.local import models
@@ -31,42 +31,27 @@ from ..status import provider_status
 from ..streaming import TextIOSink, ThrottledSink
 from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
 from .insert import insert_code_cell, is_terminal
+from .traits import option_traits
 
-_GEN_DEFAULTS = GenerationConfig()
+# The option traits (temperature ... n_ctx, n_threads, provider, base_url, format) come from
+# the registry (qwen_magic/options.py); only the magics' own settings are written out here.
+if TYPE_CHECKING:  # mypy cannot follow a class made at import; its traits read as Any
+    _OptionTraits: Any = object
+else:
+    _OptionTraits = option_traits()
 
 
 @magics_class
-class QwenMagics(Magics):
+class QwenMagics(Magics, _OptionTraits):
     """Generate code with a local Qwen2.5-Coder. Settings below are ``%config`` traits."""
-
-    temperature = Float(_GEN_DEFAULTS.temperature, help="Sampling temperature (0 = greedy).").tag(config=True)
-    top_p = Float(_GEN_DEFAULTS.top_p, help="Nucleus sampling probability mass.").tag(config=True)
-    top_k = Int(_GEN_DEFAULTS.top_k, help="Sample among the k most likely tokens.").tag(config=True)
-    min_p = Float(_GEN_DEFAULTS.min_p, help="Drop tokens below min_p × the top probability.").tag(config=True)
-    repeat_penalty = Float(_GEN_DEFAULTS.repeat_penalty, help="Penalty for repeated tokens.").tag(config=True)
-    max_tokens = Int(_GEN_DEFAULTS.max_tokens, help="Most tokens in one answer.").tag(config=True)
-    seed = Int(None, allow_none=True, help="Random seed; None picks a new one each time.").tag(config=True)
-    system = Unicode(DEFAULT_SYSTEM_PROMPT, help="System prompt ('' for none).").tag(config=True)
-    deterministic = Bool(_GEN_DEFAULTS.deterministic, help=(
-        "The same request gives the same text whatever ran before in this kernel (a warm "
-        "cell re-reads up to 64 prompt tokens more). Default: the same sequence of cells "
-        "gives the same texts.")).tag(config=True)
 
     model_path = Unicode(
         None, allow_none=True, help="Path of the .gguf model (default: the search path)."
     ).tag(config=True)
-    n_ctx = Int(4096, help="Context window in tokens.").tag(config=True)
-    n_threads = Int(default_threads(), help="CPU threads for llama.cpp.").tag(config=True)
     preload = Bool(True, help="Start loading the model in the background at %load_ext.").tag(config=True)
 
     # Where answers come from (docs/remote-engines.md). Defaults come from the environment so
     # a team can point every notebook at one server without touching the notebooks.
-    provider = Enum(list(api.PROVIDERS), "local", help=(
-        "'local': the GGUF model in this kernel; 'openai': an OpenAI-compatible server at "
-        "base_url. Default $QWEN_MAGIC_PROVIDER.")).tag(config=True)
-    base_url = Unicode(None, allow_none=True, help=(
-        "URL of the OpenAI-compatible server. Default $QWEN_MAGIC_BASE_URL, else "
-        "http://127.0.0.1:8000/v1 (`qwen-magic serve`).")).tag(config=True)
     remote_model = Unicode(None, allow_none=True, help=(
         "The server's model name. Default $QWEN_MAGIC_REMOTE_MODEL, else the only model the "
         "server lists.")).tag(config=True)
@@ -99,17 +84,8 @@ class QwenMagics(Magics):
 
     insert = Bool(True, help="Insert the generated code as a new cell below (never run).").tag(config=True)
     footer = Bool(True, help="Show tokens, tok/s and time to first token under each answer.").tag(config=True)
-    format = Enum(["markdown", "code", "text"], "markdown", help="How the answer is shown.").tag(config=True)
     context_tokens = Int(1500, help="Token budget of --context (cells and variables).").tag(config=True)
     update_interval = Float(0.1, help="Seconds between live output updates.").tag(config=True)
-
-    @validate("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed", "system")
-    def _validate_generation(self, proposal: Any) -> Any:
-        try:
-            GenerationConfig(**{proposal["trait"].name: proposal["value"]})
-        except ConfigError as exc:
-            raise TraitError(str(exc)) from None
-        return proposal["value"]
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -118,15 +94,13 @@ class QwenMagics(Magics):
     # -- shared pieces --------------------------------------------------------------------
 
     def generation_config(self, **overrides: Any) -> GenerationConfig:
-        base = GenerationConfig(
-            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
-            repeat_penalty=self.repeat_penalty, max_tokens=self.max_tokens, seed=self.seed,
-            system=self.system, deterministic=self.deterministic,
-        )
-        return base.replace(**overrides)
+        """The traits' settings, with ``overrides`` (None: "not given") on top."""
+        traits = {spec.name: getattr(self, spec.name) for spec in on("trait", GENERATION)}
+        return GenerationConfig(**traits).replace(**overrides)
 
     def model_config(self, path: str | None = None) -> ModelConfig:
-        return ModelConfig(path=path or self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        traits = {spec.name: getattr(self, spec.name) for spec in on("trait", MODEL_SETTINGS)}
+        return ModelConfig(path=path or self.model_path, **traits)
 
     def get_provider(
         self, path: str | None = None, *, kind: str | None = None, base_url: str | None = None
@@ -213,12 +187,7 @@ class QwenMagics(Magics):
         namespace = self.shell.user_ns
         prompt = interpolate(prompt, namespace, self._notice)
         api.check_prompt(prompt)
-        config = self.generation_config(
-            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-            min_p=args.min_p, repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens,
-            seed=args.seed, system=args.system, stop=tuple(args.stop) if args.stop else None,
-            deterministic=True if args.deterministic else None,
-        )
+        config = self.generation_config(**given(args, on("magic", GENERATION)))  # the cell's win
         if args.context:
             context = build_context(
                 self._previous_cells(), namespace, hidden=self.shell.user_ns_hidden,

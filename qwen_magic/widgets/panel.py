@@ -11,6 +11,7 @@ kernel handles no comm messages, so only a thread can tell the panel.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from typing import Any
@@ -18,8 +19,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from .. import api
-from ..config import GenerationConfig
 from ..errors import ConfigError, QwenMagicError
+from ..options import GenerationConfig
 from ..providers.base import PromptRead
 from ..result import GenerationResult
 from ..session import Session, current
@@ -28,6 +29,7 @@ from .frontend import FrontEnd, copy_script, shared_frontend
 from .state import RUNNING, Event, State, buttons_for, next_state
 from .view import (
     CURSOR,
+    PANEL_OPTIONS,
     PANEL_SETTINGS,
     PanelView,
     markdown_output,
@@ -111,10 +113,9 @@ class QwenPanel(widgets.VBox):
         """Show ``view`` and connect its buttons; its widgets are the panel's attributes too
         (``panel.temperature``, ``panel.generate_button``...), as scripts and tests use them."""
         self.view = view
-        self.prompt, self.system, self.system_box = view.prompt, view.system, view.system_box
-        for name, slider in view.sliders.items():
-            setattr(self, name, slider)
-        self.fixed_seed, self.seed = view.fixed_seed, view.seed
+        self.prompt = view.prompt
+        for name, widget in view.named().items():  # one per option: see PanelView.named
+            setattr(self, name, widget)
         handlers = {"generate": self._on_generate, "stop": self._on_stop,
                     "insert": self._on_insert, "copy": self._on_copy,
                     "defaults": self._on_defaults}
@@ -130,10 +131,9 @@ class QwenPanel(widgets.VBox):
     def config(self) -> GenerationConfig:
         """The settings as the controls show them, validated. Raises ConfigError.
 
-        min_p has no control: it follows the %%qwen default.
+        A setting without a control (min_p...) follows the %%qwen default.
         """
-        return GenerationConfig(**self.view.settings(),
-                                min_p=self.session.generation_defaults().min_p)
+        return dataclasses.replace(self.session.generation_defaults(), **self.view.settings())
 
     def provider(self) -> Any:
         if self._provider is not None:
@@ -396,11 +396,11 @@ class QwenPanel(widgets.VBox):
             self._say(str(exc), "error")
             return {}
         values = {name: getattr(config, name) for name in PANEL_SETTINGS}
-        values["system"] = values["system"] or ""  # the trait holds text; "" means none
         if not self.session.set_generation_defaults(values):  # unloaded meanwhile
             self._say(_NO_EXTENSION, "error")
             return {}
-        shown = ", ".join(f"{k}={v!r}" for k, v in values.items() if k != "system")
+        shown = ", ".join(f"{option.name}={values[option.name]!r}" for option in PANEL_OPTIONS
+                          if option.widget != "textarea")  # a long text would hide the rest
         self._say(f"✓ defaults for %%qwen cells: {shown}")
         return values
 

@@ -1,7 +1,9 @@
 """The panel's widgets and the HTML it shows: what a person sees, none of what it does.
 
-The sampling sliders come from a table (:data:`SLIDERS`) rather than one call each, so that
-adding a setting is one row (and a later option registry can generate the rows). Labels,
+The controls come from the option registry (:mod:`qwen_magic.options`): every option with
+the ``panel`` surface is one, its kind given by the option's ``widget`` — a slider (the
+:data:`SLIDERS` table), an optional integer (a "fixed <label>" checkbox and a number box) or a
+text (a collapsed section) — so a new option reaches the panel by its one entry. Labels,
 descriptions and CSS classes are what the browser tests (tests/e2e) select on: change them
 only together with those tests.
 """
@@ -14,8 +16,8 @@ from typing import Any, Literal, NamedTuple
 
 import ipywidgets as widgets
 
-from ..config import GenerationConfig
 from ..errors import QwenMagicError
+from ..options import GENERATION, GenerationConfig, Option, on
 from ..providers.fallback import FallbackProvider
 from ..result import GenerationResult
 from ..status import ProviderStatus
@@ -37,17 +39,20 @@ class SliderSpec:
     grows: bool = False             # stretch the range to hold a larger starting value
 
 
-SLIDERS: tuple[SliderSpec, ...] = (
-    SliderSpec("temperature", "float", 0, 2, 0.05, "temperature"),
-    SliderSpec("top_p", "float", 0, 1, 0.01, "top-p"),
-    SliderSpec("top_k", "int", 0, 200, 1, "top-k"),
-    # A %config max_tokens above the slider's end must not be cut down by opening the panel.
-    SliderSpec("max_tokens", "int", 1, 2048, 1, "max tokens", grows=True),
-    SliderSpec("repeat_penalty", "float", 0.5, 2, 0.01, "repeat penalty"),
-)
+def _slider_spec(option: Option) -> SliderSpec:
+    low, high = option.widget_range or (option.low, option.high)
+    assert low is not None and high is not None  # a number option has a range (Option checks)
+    kind: Literal["float", "int"] = "int" if option.type is int else "float"
+    return SliderSpec(option.name, kind, low, high, option.step or 1, option.label, option.grows)
+
+
+#: The panel's options, in registry order.
+PANEL_OPTIONS: tuple[Option, ...] = on("panel", GENERATION)
+SLIDERS: tuple[SliderSpec, ...] = tuple(
+    _slider_spec(option) for option in PANEL_OPTIONS if option.widget == "slider")
 
 #: Generation settings the panel edits and "Use as defaults" writes to the %%qwen defaults.
-PANEL_SETTINGS: tuple[str, ...] = (*(spec.name for spec in SLIDERS), "seed", "system")
+PANEL_SETTINGS: tuple[str, ...] = tuple(option.name for option in PANEL_OPTIONS)
 
 _SLIDER_CLASSES = {"float": widgets.FloatSlider, "int": widgets.IntSlider}
 _CASTS: dict[str, type] = {"float": float, "int": int}
@@ -82,33 +87,54 @@ def _slider(spec: SliderSpec, value: float) -> Any:
         style={"description_width": "8em"}, layout=widgets.Layout(width="26em"))
 
 
+def _optional_int(option: Option, value: int | None) -> tuple[Any, Any]:
+    """A "fixed <label>" checkbox and the number box it enables (unchecked: None)."""
+    toggle = widgets.Checkbox(value=value is not None, description=f"fixed {option.label}",
+                              indent=False, layout=widgets.Layout(width="8em"))
+    box = widgets.BoundedIntText(value=value or 0, min=option.low, max=option.high,
+                                 disabled=value is None, layout=widgets.Layout(width="10em"))
+
+    def follow(change: dict[str, Any]) -> None:
+        box.disabled = not change["new"]
+
+    toggle.observe(follow, "value")
+    return toggle, box
+
+
+def _text_section(option: Option, value: str | None) -> tuple[Any, Any]:
+    """A text box in a section that starts collapsed: most people never open it."""
+    text = widgets.Textarea(value=value or "", layout=widgets.Layout(width="100%", height="6em"))
+    section = widgets.Accordion([text], selected_index=None, layout=widgets.Layout(width="100%"))
+    section.set_title(0, option.label[:1].upper() + option.label[1:])
+    return text, section
+
+
 class PanelView:
     """Every widget of the panel, laid out in :attr:`children`; the handlers are the panel's.
 
-    The only behaviour here is the seed box following its checkbox: it is about what can be
-    typed, not about generating.
+    The only behaviour here is a number box following its "fixed" checkbox: it is about what
+    can be typed, not about generating.
     """
 
     def __init__(self, prompt: str, start: GenerationConfig) -> None:
-        full = widgets.Layout(width="100%")
         self.prompt = widgets.Textarea(
             value=prompt, layout=widgets.Layout(width="100%", height="5em"),
             placeholder="Describe the code you want, e.g. a function that parses ISO dates",
         )
-        self.system = widgets.Textarea(value=start.system or "",
-                                       layout=widgets.Layout(width="100%", height="6em"))
-        # Collapsed: most people never touch it, and it is long.
-        self.system_box = widgets.Accordion([self.system], selected_index=None, layout=full)
-        self.system_box.set_title(0, "System prompt")
-
-        self.sliders: dict[str, Any] = {
-            spec.name: _slider(spec, getattr(start, spec.name)) for spec in SLIDERS}
-        self.fixed_seed = widgets.Checkbox(value=start.seed is not None, description="fixed seed",
-                                           indent=False, layout=widgets.Layout(width="8em"))
-        self.seed = widgets.BoundedIntText(value=start.seed or 0, min=0, max=2**32 - 1,
-                                           disabled=start.seed is None,
-                                           layout=widgets.Layout(width="10em"))
-        self.fixed_seed.observe(self._on_fixed_seed, "value")
+        #: The widget holding each panel option's value, by option name.
+        self.controls: dict[str, Any] = {}
+        self.toggles: dict[str, Any] = {}  # an optional number's "fixed" checkbox
+        self.sections: dict[str, Any] = {}  # a text's collapsible section
+        sliders = {spec.name: spec for spec in SLIDERS}
+        for option in PANEL_OPTIONS:
+            value = getattr(start, option.name)
+            if option.widget == "slider":
+                self.controls[option.name] = _slider(sliders[option.name], value)
+            elif option.widget == "optional_int":
+                self.toggles[option.name], self.controls[option.name] = _optional_int(option, value)
+            else:
+                self.controls[option.name], self.sections[option.name] = _text_section(option, value)
+        self.sliders: dict[str, Any] = {name: self.controls[name] for name in sliders}
 
         self.buttons: dict[str, widgets.Button] = {
             spec.name: widgets.Button(description=spec.label, icon=spec.icon,
@@ -129,27 +155,34 @@ class PanelView:
             widget.add_class(f"qwen-panel-{name}")
 
         self.children: tuple[Any, ...] = (
-            widgets.HTML("<b>Qwen panel</b>"), self.model_status, self.prompt, self.system_box,
-            self._settings_box(), widgets.HBox(list(self.buttons.values())), self.status,
-            self.output, self.stats, self.script,
+            widgets.HTML("<b>Qwen panel</b>"), self.model_status, self.prompt,
+            *self.sections.values(), self._settings_box(),
+            widgets.HBox(list(self.buttons.values())), self.status, self.output, self.stats,
+            self.script,
         )
 
     def _settings_box(self) -> widgets.VBox:
-        """Two sliders a row; the seed controls end the last row."""
+        """Two sliders a row; the optional numbers' checkbox and box end the last row."""
         sliders = list(self.sliders.values())
         rows = [sliders[i:i + 2] for i in range(0, len(sliders), 2)]
-        rows[-1] += [self.fixed_seed, self.seed]
+        for name, toggle in self.toggles.items():
+            rows[-1] += [toggle, self.controls[name]]
         return widgets.VBox([widgets.HBox(row) for row in rows])
 
-    def _on_fixed_seed(self, change: dict[str, Any]) -> None:
-        self.seed.disabled = not change["new"]
+    def named(self) -> dict[str, Any]:
+        """The controls by the panel attribute that holds them: ``temperature``, ``seed`` and
+        ``fixed_seed``, ``system`` and ``system_box``..."""
+        return {**self.controls, **{f"fixed_{name}": w for name, w in self.toggles.items()},
+                **{f"{name}_box": w for name, w in self.sections.items()}}
 
     def settings(self) -> dict[str, Any]:
         """The controls' values by GenerationConfig field (not validated: that is the config's)."""
         values: dict[str, Any] = {
             spec.name: _CASTS[spec.kind](self.sliders[spec.name].value) for spec in SLIDERS}
-        values["seed"] = int(self.seed.value) if self.fixed_seed.value else None
-        values["system"] = self.system.value
+        for name, toggle in self.toggles.items():
+            values[name] = int(self.controls[name].value) if toggle.value else None
+        for name in self.sections:
+            values[name] = self.controls[name].value
         return values
 
 
@@ -208,6 +241,6 @@ def model_line(status: ProviderStatus) -> str:
 
 
 __all__ = [
-    "BUTTON_SPECS", "CURSOR", "PANEL_SETTINGS", "SLIDERS", "ButtonSpec", "PanelView",
+    "BUTTON_SPECS", "CURSOR", "PANEL_OPTIONS", "PANEL_SETTINGS", "SLIDERS", "ButtonSpec", "PanelView",
     "SliderSpec", "markdown_output", "model_line", "problem_line", "stats_html", "status_html",
 ]

@@ -8,7 +8,9 @@ empty lines adds newlines that are not in the cell.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
@@ -40,6 +42,13 @@ _OBSERVE_JS = """(element, key) => {
     new MutationObserver(record).observe(element,
         {subtree: true, childList: true, characterData: true});
 }"""
+
+_GHOST_TEXT_JS = """(selector) => [...document.querySelectorAll(selector)].map(ghost => {
+    const copy = ghost.cloneNode(true);
+    copy.querySelectorAll('.jp-GhostText-streamingIndicator, .jp-GhostText-errorIndicator')
+        .forEach(element => element.remove());
+    return copy.textContent;
+}).join('')"""
 
 EXECUTED = re.compile(r"^\[\d+\]:$")
 
@@ -117,3 +126,116 @@ class Notebook:
             """([key, marker, count]) => ((window.__qwenStates || {})[key] || [])
                    .filter(text => text.includes(marker)).length >= count""",
             arg=[key, marker, count], timeout=timeout)
+
+    # -- inline completion (ghost text) ---------------------------------------------------
+
+    def type_in(self, index: int, text: str, delay_ms: float = 40) -> None:
+        """Click into a cell, go to the end of its text and type, key by key, as a person."""
+        cell = self.cell(index)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Control+End")
+        self.page.keyboard.type(text, delay=delay_ms)
+
+    def ghost(self) -> Locator:
+        """The inline completer's suggestion shown in the editor (JupyterLab's ghost text)."""
+        return self.page.locator(f"{NOTEBOOK} .jp-GhostText")
+
+    def ghost_text(self) -> str:
+        """The suggestion's text without the streaming/error indicators; '' when none."""
+        return self.page.evaluate(_GHOST_TEXT_JS, f"{NOTEBOOK} .jp-GhostText")
+
+    def wait_ghost_text(self, timeout: float = GENERATION_TIMEOUT_MS,
+                        finished: bool = True) -> str:
+        """Wait for a suggestion (and, with ``finished``, for its streaming to end)."""
+        expect(self.ghost().first).to_be_visible(timeout=timeout)
+        if finished:
+            expect(self.page.locator(f"{NOTEBOOK} .jp-GhostText-streamingIndicator")
+                   ).to_have_count(0, timeout=timeout)
+        return self.ghost_text()
+
+    def accept_ghost_text(self) -> None:
+        """Tab accepts the suggestion (JupyterLab's `inline-completer:accept`)."""
+        self.page.keyboard.press("Tab")
+        expect(self.ghost()).to_have_count(0)
+
+    def source(self, index: int) -> str:
+        return self.cells()[index]["source"]
+
+
+
+class KernelTraffic:
+    """Every kernel message the page sends and receives, decoded from its kernel websockets.
+
+    Start it before the notebook opens. Both of JupyterLab's wire formats are read: the
+    binary ``v1.kernel.websocket.jupyter.org`` one (JupyterLab 4's default) and JSON text.
+    Playwright delivers the frames while the page is being waited on, so ``wait_for``
+    polls through ``page.wait_for_timeout``.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        page.on("websocket", self._on_socket)
+
+    def _on_socket(self, socket: Any) -> None:
+        if "/api/kernels/" not in socket.url:
+            return
+        socket.on("framesent", lambda payload: self._add(self.sent, payload))
+        socket.on("framereceived", lambda payload: self._add(self.received, payload))
+
+    @staticmethod
+    def _add(into: list[dict[str, Any]], payload: str | bytes) -> None:
+        message = decode_kernel_frame(payload)
+        if message is not None:
+            into.append(message)
+
+    def comm_opens(self, target: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["header"].get("msg_type") == "comm_open"
+                and m["content"].get("target_name") == target]
+
+    def comm_ids(self, target: str) -> set[str]:
+        """The ids of every comm the page opened to ``target``."""
+        return {m["content"]["comm_id"] for m in self.comm_opens(target)}
+
+    def comm_data_sent(self, comm_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """The ``data`` of the comm messages the page sent (to ``comm_ids`` if given)."""
+        return [m["content"].get("data", {}) for m in self.sent
+                if m["header"].get("msg_type") == "comm_msg"
+                and (comm_ids is None or m["content"].get("comm_id") in comm_ids)]
+
+    def comm_data_received(self, comm_ids: set[str]) -> list[dict[str, Any]]:
+        return [m["content"].get("data", {}) for m in self.received
+                if m["header"].get("msg_type") == "comm_msg"
+                and m["content"].get("comm_id") in comm_ids]
+
+    def comm_closes_received(self, comm_ids: set[str]) -> list[dict[str, Any]]:
+        return [m for m in self.received if m["header"].get("msg_type") == "comm_close"
+                and m["content"].get("comm_id") in comm_ids]
+
+    def wait_for(self, condition: Any, timeout: float = UI_TIMEOUT_MS,
+                 what: str = "kernel traffic") -> None:
+        deadline = time.monotonic() + timeout / 1000
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            self.page.wait_for_timeout(100)
+
+
+def decode_kernel_frame(payload: str | bytes) -> dict[str, Any] | None:
+    """One websocket frame as a Jupyter message: channel, header, parent_header, content."""
+    try:
+        if isinstance(payload, str):
+            message = json.loads(payload)
+            return message if isinstance(message, dict) and "header" in message else None
+        count = int.from_bytes(payload[0:8], "little")
+        offsets = [int.from_bytes(payload[8 * (i + 1):8 * (i + 2)], "little")
+                   for i in range(count)]
+        parts = [payload[offsets[i]:offsets[i + 1]] for i in range(min(count - 1, 5))]
+        channel, header, parent, metadata, content = (
+            parts[0].decode(), *(json.loads(part) for part in parts[1:5]))
+        return {"channel": channel, "header": header, "parent_header": parent,
+                "metadata": metadata, "content": content}
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None

@@ -138,3 +138,17 @@ def test_peak_memory_with_the_model_loaded_stays_under_1_gb():
     qwen_magic.generate("write hello world", max_tokens=32)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
     assert peak_kb * 1024 < 1024**3, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def test_presence_penalty_reaches_llama_on_the_plain_and_the_speculative_path():
+    from qwen_magic.options import GenerationConfig
+
+    def text(penalty: float, speculative: str) -> str:
+        config = GenerationConfig(temperature=0, seed=1, max_tokens=40, speculative=speculative,
+                                  presence_penalty=penalty)
+        # A docstring repeats words (a, b, number): a penalty on them changes the greedy text.
+        return qwen_magic.generate("Write a Python function that adds two numbers.",
+                                   config=config).text
+
+    for speculative in ("off", "on"):  # Llama.generate, and our own sampler for the drafts
+        assert text(2.0, speculative) != text(0.0, speculative), speculative

@@ -561,7 +561,7 @@ def test_panel_creates_no_front_end_until_asked(make_panel, monkeypatch):
 def test_sliders_are_built_from_the_spec_table(make_panel):
     panel = make_panel()
     assert PANEL_SETTINGS == ("temperature", "top_p", "top_k", "max_tokens", "repeat_penalty",
-                              "seed", "system")
+                              "presence_penalty", "seed", "system")
     # The labels the browser tests find the sliders by, and the ranges people know.
     shown = {spec.name: (getattr(panel, spec.name).description, getattr(panel, spec.name).min,
                          getattr(panel, spec.name).max, getattr(panel, spec.name).step)
@@ -570,9 +570,10 @@ def test_sliders_are_built_from_the_spec_table(make_panel):
         "temperature": ("temperature", 0, 2, 0.05), "top_p": ("top-p", 0, 1, 0.01),
         "top_k": ("top-k", 0, 200, 1), "max_tokens": ("max tokens", 1, 2048, 1),
         "repeat_penalty": ("repeat penalty", 0.5, 2, 0.01),
+        "presence_penalty": ("presence penalty", -2, 2, 0.05),
     }
     assert [type(getattr(panel, spec.name)).__name__ for spec in SLIDERS] == [
-        "FloatSlider", "FloatSlider", "IntSlider", "IntSlider", "FloatSlider"]
+        "FloatSlider", "FloatSlider", "IntSlider", "IntSlider", "FloatSlider", "FloatSlider"]
     assert all(not getattr(panel, spec.name).continuous_update for spec in SLIDERS)
 
 

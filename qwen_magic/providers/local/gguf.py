@@ -229,7 +229,7 @@ def _parse_header(buf: Any, size: int, path: str) -> GgufInfo:
         )
     metadata: dict[str, Any] = {}
     for _ in range(kv_count):
-        key = cur.string("metadata key")
+        key = cur.string("metadata key") or ""  # kept, so never None
         vtype = cur.u32(f"type of {key!r}")
         metadata[key] = _read_value(cur, vtype, key)
 

@@ -128,6 +128,7 @@ class QwenLocalProvider:
             min_p=config.min_p,
             temp=config.temperature,
             repeat_penalty=config.repeat_penalty,
+            presence_penalty=config.presence_penalty,
         )
         yield from self._emit(llama, generator, config, cancel)
 
@@ -145,6 +146,7 @@ class QwenLocalProvider:
         sampler = llama.new_sampler(
             top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
             temp=config.temperature, repeat_penalty=config.repeat_penalty,
+            presence_penalty=config.presence_penalty,
         )
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
         keep = min(common_prefix(llama.tokens(), tokens), len(tokens) - 1)

@@ -67,7 +67,7 @@ def server_message(body: bytes, key: str | None) -> str:
 
 def status_error(
     status: int, body: bytes, *, endpoint: str, key: str | None, model: str | None
-) -> RemoteError:
+) -> RemoteError | ContextOverflowError:
     """One HTTP error status → one error class with the fix in its message.
 
     ``model`` is the model the request named, or None for requests that name none

@@ -20,6 +20,7 @@ from typing import Any
 
 from ... import settings
 from ...errors import ConfigError, RemoteError, RemoteProtocolError
+from ...options import remote_settings
 from ..base import GenerationRequest, PromptRead, StreamEvent
 from .sse import parse_stream
 from .transport import (
@@ -126,29 +127,20 @@ class OpenAICompatibleProvider:
     # -- streaming ------------------------------------------------------------------------
 
     def payload(self, model: str, request: GenerationRequest) -> dict[str, Any]:
-        """The request body: OpenAI's fields plus the sampling knobs these engines share."""
-        config = request.config
-        body: dict[str, Any] = {
+        """The request body: OpenAI's fields plus the sampling knobs these engines share.
+
+        Which settings are sent, and under which names, is each option's ``remote`` entry in
+        :mod:`qwen_magic.options` (top_k, min_p, repeat_penalty are not OpenAI's own, but
+        llama.cpp, llama-cpp-python and vLLM read them; see docs/remote-engines.md).
+        """
+        return {
             "model": model,
             "messages": request.messages,
             "stream": True,
             # Asks for a final usage chunk, so the token count is the server's own.
             "stream_options": {"include_usage": True},
-            "max_tokens": config.max_tokens,
-            "temperature": config.temperature,
-            "top_p": config.top_p,
-            # Not OpenAI's own fields, but llama.cpp, llama-cpp-python and vLLM read them
-            # (and Ollama ignores them): without them the panel's knobs would do nothing.
-            "top_k": config.top_k,
-            "min_p": config.min_p,
-            "repeat_penalty": config.repeat_penalty,  # llama.cpp / llama-cpp-python name
-            "repetition_penalty": config.repeat_penalty,  # vLLM's name for the same thing
+            **remote_settings(request.config),
         }
-        if config.seed is not None:
-            body["seed"] = config.seed
-        if config.stop:
-            body["stop"] = list(config.stop)
-        return body
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
         model = self.resolve_model()

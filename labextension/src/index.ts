@@ -1,0 +1,60 @@
+/**
+ * qwen-magic:inline-completer — ghost-text code completion in JupyterLab ≥ 4.1 and
+ * Notebook ≥ 7.1, served by the qwen-magic model already loaded in the notebook's
+ * kernel (`%load_ext qwen_magic`), through the comm `qwen_magic.completion`.
+ *
+ * JupyterLab's inline completer does the rest: the ghost text, Tab to accept, and the
+ * per-provider settings (enabled, debouncer delay, timeout, fill in the middle).
+ */
+
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICompletionProviderManager } from '@jupyterlab/completer';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { QwenInlineProvider } from './provider';
+
+export { COMM_TARGET } from './channel';
+export { QwenInlineProvider } from './provider';
+
+const PLUGIN_ID = 'qwen-magic:inline-completer';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description:
+    'Inline (ghost text) completion from the qwen-magic model loaded in the notebook kernel.',
+  autoStart: true,
+  requires: [ICompletionProviderManager],
+  optional: [ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    manager: ICompletionProviderManager,
+    settingRegistry: ISettingRegistry | null
+  ): void => {
+    if (typeof manager.registerInlineProvider !== 'function') {
+      console.warn('qwen-magic: inline completion needs JupyterLab ≥ 4.1 or Notebook ≥ 7.1');
+      return;
+    }
+    const provider = new QwenInlineProvider();
+    manager.registerInlineProvider(provider);
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const update = () => {
+            const maxTokens = settings.get('maxTokens').composite;
+            if (typeof maxTokens === 'number' && maxTokens > 0) {
+              provider.maxTokens = maxTokens;
+            }
+          };
+          update();
+          settings.changed.connect(update);
+        })
+        .catch(reason => {
+          console.warn('qwen-magic: could not load the settings; maxTokens stays 48', reason);
+        });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,208 @@
+"""Code completion as you type: Qwen2.5-Coder's fill-in-the-middle prompt and its stop rules.
+
+Plain Python (no IPython, no llama.cpp): the local provider reads the prompt built here and
+passes every piece of text it samples through :class:`StopRules`; the JupyterLab comm and the
+terminal key binding (``qwen_magic.notebook.completer``) call :func:`qwen_magic.api.complete`.
+
+The prompt is Qwen2.5-Coder's repository-level FIM layout, with the notebook's earlier cells
+as the files before the one being edited::
+
+    <|repo_name|>notebook
+    <|file_sep|>cell_1.py
+    ...source of an earlier cell...
+    <|file_sep|>cell_2.py
+    ...
+    <|file_sep|>current.py
+    <|fim_prefix|>{before the cursor}<|fim_suffix|>{after the cursor}<|fim_middle|>
+
+Everything up to ``<|fim_prefix|>`` changes only when a cell is added or changed, and the text
+before the cursor only grows as the user types, so the model's prefix cache reads just what
+changed. The text after the cursor is re-read on every request (Qwen's layout puts it after
+the typed part); it is usually short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
+REPO_NAME, FILE_SEP = "<|repo_name|>", "<|file_sep|>"
+#: Markers a model writes when it leaves the hole: the completion ends there.
+STOP_MARKERS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, REPO_NAME, FILE_SEP,
+                "<|endoftext|>", "<|im_end|>", "<|im_start|>", "```")
+
+#: Earlier cells are dropped this many at a time when over budget, so the start of the
+#: prompt (and with it the cached state of everything after it) changes rarely.
+CONTEXT_DROP_CELLS = 8
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """The text around the cursor, the notebook's earlier cells, and how much to write."""
+
+    prefix: str
+    suffix: str = ""
+    context_cells: tuple[str, ...] = ()
+    max_tokens: int = 64
+    #: Budget for the earlier cells, in characters (about four per token).
+    context_chars: int = 6000
+
+    def __post_init__(self) -> None:
+        for name in ("prefix", "suffix"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be text, got {type(getattr(self, name)).__name__}.")
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) \
+                or not 1 <= self.max_tokens <= 4096:
+            raise ConfigError(f"max_tokens must be an integer from 1 to 4096, got {self.max_tokens!r}.")
+        object.__setattr__(self, "context_cells", tuple(str(c) for c in self.context_cells))
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What to show after the cursor, and how it was made."""
+
+    text: str
+    finish_reason: str  # "stop" (a stop rule), "length" (max_tokens), "cancelled"
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    total_s: float = 0.0
+
+
+def select_context(cells: Sequence[str], budget_chars: int,
+                   drop: int = CONTEXT_DROP_CELLS) -> list[str]:
+    """The earlier cells that fit ``budget_chars``, newest kept, oldest dropped in blocks.
+
+    The first kept cell is always at a multiple of ``drop``: as the notebook grows, the start
+    stays put until a whole block has to go, instead of moving with every new cell (which
+    would make the model re-read the whole context each time).
+    """
+    cells = [c for c in cells if c.strip()]
+    sizes = [len(c) + 20 for c in cells]  # + the file separator line
+    start = 0
+    while start < len(cells) and sum(sizes[start:]) > budget_chars:
+        start += drop
+    if start >= len(cells):  # even the newest block is too big: the newest cells that fit
+        kept: list[str] = []
+        for cell in reversed(cells):
+            if sum(len(c) + 20 for c in kept) + len(cell) + 20 > budget_chars:
+                break
+            kept.insert(0, cell)
+        return kept
+    return cells[start:]
+
+
+def context_text(cells: Sequence[str]) -> str:
+    """The stable part of the prompt: every earlier cell as a file of the "repository"."""
+    files = "".join(f"{FILE_SEP}cell_{i}.py\n{cell.rstrip()}\n" for i, cell in enumerate(cells, 1))
+    return f"{REPO_NAME}notebook\n{files}{FILE_SEP}current.py\n"
+
+
+def fim_prompt(request: CompletionRequest) -> str:
+    """The whole prompt; read with special tokens on (the markers are single tokens)."""
+    cells = select_context(request.context_cells, request.context_chars)
+    return (f"{context_text(cells)}{FIM_PREFIX}{request.prefix}"
+            f"{FIM_SUFFIX}{request.suffix}{FIM_MIDDLE}")
+
+
+def prefill_text(cells: Sequence[str], context_chars: int) -> str:
+    """What background prefill reads: the prompt of the next completion up to the cursor."""
+    return context_text(select_context(cells, context_chars)) + FIM_PREFIX
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+class StopRules:
+    """Where a completion ends, applied to the text as it streams.
+
+    - The model leaves the hole: it writes a FIM or file marker, or a code fence.
+    - Completing a line (text before the cursor on its line, and not a block opener ending
+      in ``:``): the end of that line.
+    - Completing a block (the cursor on an empty line or after a ``:``): a blank line, or a
+      line indented less than the block (it left the block).
+    - Never the text after the cursor again: a line equal to the suffix's next line ends it.
+
+    Whitespace at the end is held back until something follows it, so what was shown never
+    has to be taken back: the completion never ends in a newline or a dangling indent.
+    """
+
+    def __init__(self, prefix: str, suffix: str = "") -> None:
+        line = prefix.rsplit("\n", 1)[-1]
+        stripped = line.rstrip()
+        self.single_line = bool(stripped) and not stripped.endswith(":")
+        if stripped.endswith(":"):
+            self.block_indent = _indent(line) + 1  # the body is indented deeper than the opener
+        elif stripped:
+            self.block_indent = _indent(line)
+        else:
+            self.block_indent = len(line)  # the cursor sits at the indentation it chose
+        next_lines = [s.strip() for s in suffix.split("\n")]
+        # The rest of the cursor's line counts too: "foo(|)" must not write ")" again.
+        self.suffix_line = next((s for s in next_lines if s), "")
+        self.text = ""      # everything accepted so far
+        self.shown = 0      # how much of it has been released
+        self.done = False
+
+    def feed(self, piece: str) -> str:
+        """Take a piece of sampled text; returns what may be shown now (may be empty)."""
+        if self.done:
+            return ""
+        for marker in STOP_MARKERS:
+            if marker in piece:
+                piece = piece[: piece.index(marker)]
+                self.done = True
+        for char in piece:
+            if self._stops_before(char):
+                self.done = True
+                break
+            self.text += char
+        return self._release()
+
+    def finish(self) -> str:
+        """The text once generation has ended (the held-back tail is dropped)."""
+        self.done = True
+        self.text = self.text.rstrip()
+        if self.suffix_line and self._current_line().strip() == self.suffix_line:
+            self.text = self.text[: len(self.text) - len(self._current_line())].rstrip()
+        return self.text
+
+    def _current_line(self) -> str:
+        return self.text.rsplit("\n", 1)[-1]
+
+    def _stops_before(self, char: str) -> bool:
+        text = self.text
+        if char == "\n":
+            if self.single_line and text.strip():
+                return True
+            line = self._current_line()
+            if self.suffix_line and line.strip() == self.suffix_line:
+                # The line just written is the one after the cursor: drop it and stop.
+                self.text = text[: len(text) - len(line)].rstrip(" \t")
+                return True
+            if text.endswith("\n") and not line.strip() and text.strip():
+                return True  # a blank line ends a block
+            return False
+        if not char.isspace():
+            line = self._current_line()
+            has_newline = "\n" in text
+            if has_newline and not line.strip() and len(line) < self.block_indent:
+                return True  # dedented out of the block being written
+        return False
+
+    def _release(self) -> str:
+        """Text up to the last non-whitespace character, not yet shown."""
+        visible = len(self.text.rstrip())
+        line = self._current_line()
+        if self.suffix_line and line.strip() and self.suffix_line.startswith(line.strip()):
+            # The line may be the suffix's again: hold it, and the line break before it.
+            visible = min(visible, len(self.text[: len(self.text) - len(line)].rstrip()))
+        if visible <= self.shown:
+            return ""
+        out, self.shown = self.text[self.shown:visible], visible
+        return out

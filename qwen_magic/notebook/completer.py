@@ -1,0 +1,182 @@
+"""Completion as you type in JupyterLab / Notebook 7: the kernel end of the inline completer.
+
+The labextension (``labextension/``) opens a comm to :data:`COMM_TARGET` and sends
+``complete`` / ``cancel`` / ``prefill`` messages; this module answers with ``chunk`` deltas
+and one ``done`` per request (protocol: labextension/README.md).
+
+Comm messages may reach the kernel on its main thread, queued behind any running cell (every
+one of them flips the kernel to busy while it is handled), or — JupyterLab 4.6 with
+ipykernel 7 sends them on a kernel subshell — on another thread while a cell runs. So the
+handler is thread-safe, answers ``busy`` itself while a cell executes, and otherwise only
+hands the request to one worker thread and returns; the worker runs the model. The newest request
+wins: a request that arrives while another waits makes that one ``stale``, and one that
+arrives while another runs cancels it (the user typed on). A cell that starts executing
+cancels whatever runs, so a completion or a prefill never holds the user's code back by
+more than the one chunk of prompt the model is reading.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..completion import Completion, CompletionRequest
+from ..errors import QwenMagicError
+
+COMM_TARGET = "qwen_magic.completion"
+
+#: ``complete(request, cancel, on_text) -> Completion``; ``on_text`` gets each shown delta.
+CompleteFn = Callable[[CompletionRequest, threading.Event, Callable[[str], None]], Completion]
+#: ``prefill(cells, cancel)``: read the notebook part of the next prompt into the cache.
+PrefillFn = Callable[[tuple[str, ...], threading.Event], None]
+Send = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class _Job:
+    kind: str  # "complete" or "prefill"
+    id: int
+    send: Send
+    request: CompletionRequest | None = None
+    cells: tuple[str, ...] = ()
+
+
+class CompletionService:
+    """One worker thread that runs the newest completion (or, when idle, a prefill)."""
+
+    def __init__(self, complete: CompleteFn, prefill: PrefillFn, *,
+                 max_tokens: int = 64, context_chars: int = 6000) -> None:
+        self.complete, self.prefill = complete, prefill
+        self.max_tokens, self.context_chars = max_tokens, context_chars
+        self._lock = threading.Condition()
+        self._pending: _Job | None = None
+        self._prefill: _Job | None = None
+        self._running: _Job | None = None
+        self._cancel = threading.Event()
+        self._cell_running = False
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="qwen-magic-completion", daemon=True)
+        self._worker.start()
+
+    # -- what the comm and the shell's events call (main thread, quick) -------------------
+
+    def handle(self, data: dict[str, Any], send: Send) -> None:
+        """One comm message; never raises (a bad message is answered with an error)."""
+        kind, number = data.get("type"), data.get("id")
+        if not isinstance(number, int):
+            return
+        try:
+            if kind == "complete":
+                request = CompletionRequest(
+                    prefix=data.get("prefix", ""), suffix=data.get("suffix", ""),
+                    context_cells=tuple(data.get("cells") or ()),
+                    max_tokens=self.max_tokens if data.get("max_tokens") is None
+                    else data["max_tokens"],
+                    context_chars=self.context_chars,
+                )
+                self._submit(_Job("complete", number, send, request=request))
+            elif kind == "prefill":
+                self._submit(_Job("prefill", number, send, cells=tuple(data.get("cells") or ())))
+            elif kind == "cancel":
+                self._cancel_job(number)
+        except (QwenMagicError, TypeError, ValueError) as exc:
+            send({"type": "error", "id": number, "message": str(exc)})
+
+    def cell_started(self) -> None:
+        """A cell starts executing: stop the model's work at once, drop what waited."""
+        with self._lock:
+            self._cell_running = True
+            self._cancel.set()
+            for job in (self._pending, self._prefill):
+                if job is not None and job.kind == "complete":
+                    job.send({"type": "busy", "id": job.id})
+            self._pending = self._prefill = None
+
+    def cell_finished(self) -> None:
+        with self._lock:
+            self._cell_running = False
+            self._lock.notify()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._cancel.set()
+            self._lock.notify()
+        self._worker.join(timeout=5)
+
+    # -- inside --------------------------------------------------------------------------
+
+    def _submit(self, job: _Job) -> None:
+        with self._lock:
+            if self._cell_running:
+                if job.kind == "complete":
+                    job.send({"type": "busy", "id": job.id})
+                return
+            if job.kind == "prefill":
+                self._prefill = job  # only the newest notebook state is worth reading
+            else:
+                if self._pending is not None:
+                    self._pending.send({"type": "done", "id": self._pending.id,
+                                        "finish_reason": "stale"})
+                self._pending = job
+                if self._running is not None:
+                    self._cancel.set()  # the user typed on: the running one is stale
+            self._lock.notify()
+
+    def _cancel_job(self, number: int) -> None:
+        with self._lock:
+            if self._pending is not None and self._pending.id == number:
+                self._pending.send({"type": "done", "id": number, "finish_reason": "cancelled"})
+                self._pending = None
+            elif self._running is not None and self._running.id == number:
+                self._cancel.set()
+
+    def _next(self) -> _Job | None:
+        with self._lock:
+            while not self._closed and (self._cell_running
+                                        or (self._pending is None and self._prefill is None)):
+                self._lock.wait()
+            if self._closed:
+                return None
+            job = self._pending or self._prefill
+            if job is self._pending:
+                self._pending = None
+            else:
+                self._prefill = None
+            self._running = job
+            self._cancel = threading.Event()
+            return job
+
+    def _work(self) -> None:
+        while (job := self._next()) is not None:
+            cancel = self._cancel
+            try:
+                if job.kind == "prefill":
+                    self.prefill(job.cells, cancel)
+                else:
+                    self._run_completion(job, cancel)
+            except QwenMagicError as exc:
+                if job.kind == "complete":
+                    job.send({"type": "error", "id": job.id, "message": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - the front end must always get an answer
+                if job.kind == "complete":
+                    job.send({"type": "error", "id": job.id,
+                              "message": f"{type(exc).__name__}: {exc}"})
+            finally:
+                with self._lock:
+                    self._running = None
+
+    def _run_completion(self, job: _Job, cancel: threading.Event) -> None:
+        assert job.request is not None
+
+        def on_text(delta: str) -> None:
+            if delta and not cancel.is_set():
+                job.send({"type": "chunk", "id": job.id, "text": delta})
+
+        result = self.complete(job.request, cancel, on_text)
+        reason = "cancelled" if cancel.is_set() else result.finish_reason
+        job.send({"type": "done", "id": job.id, "finish_reason": reason,
+                  "ttft_s": result.ttft_s, "prompt_tokens": result.prompt_tokens,
+                  "reused_tokens": result.reused_tokens})

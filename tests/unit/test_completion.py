@@ -1,0 +1,140 @@
+"""The FIM prompt and the stop rules of completion as you type (plain Python, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen_magic.completion import (
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    CompletionRequest,
+    StopRules,
+    context_text,
+    fim_prompt,
+    prefill_text,
+    select_context,
+)
+from qwen_magic.errors import ConfigError
+
+
+def run(prefix: str, pieces: list[str], suffix: str = "") -> tuple[str, str]:
+    """(what was shown while streaming, the final text)."""
+    rules = StopRules(prefix, suffix)
+    shown = ""
+    for piece in pieces:
+        shown += rules.feed(piece)
+        if rules.done:
+            break
+    return shown, rules.finish()
+
+
+def chars(text: str) -> list[str]:
+    return list(text)  # one character a "token": the hardest case for the rules
+
+
+# -- the prompt ------------------------------------------------------------------------------
+
+def test_prompt_layout_puts_the_notebook_first_and_the_cursor_last() -> None:
+    request = CompletionRequest("def f(x):\n    ", "\nprint(f(2))", context_cells=("import os", "x = 1"))
+    prompt = fim_prompt(request)
+    assert prompt.startswith("<|repo_name|>notebook\n<|file_sep|>cell_1.py\nimport os\n")
+    assert prompt.endswith(f"{FIM_PREFIX}def f(x):\n    {FIM_SUFFIX}\nprint(f(2)){FIM_MIDDLE}")
+    # What background prefill reads is exactly the start of the next completion's prompt.
+    assert prompt.startswith(prefill_text(request.context_cells, request.context_chars))
+
+
+def test_typing_only_extends_the_prompt_up_to_the_cursor() -> None:
+    cells = ("import pandas as pd", "df = pd.DataFrame()")
+    a = fim_prompt(CompletionRequest("df.gro", context_cells=cells))
+    b = fim_prompt(CompletionRequest("df.groupby(", context_cells=cells))
+    shared = a.index(FIM_SUFFIX)
+    assert b[:shared] == a[:shared]
+
+
+def test_context_start_moves_in_blocks_as_the_notebook_grows() -> None:
+    cells = [f"cell_{i} = {'x' * 80}" for i in range(100)]
+    starts = set()
+    for n in range(40, 100):
+        kept = select_context(cells[:n], budget_chars=3000)
+        assert sum(len(c) + 20 for c in kept) <= 3000
+        assert kept[-1] == cells[n - 1]  # the newest cell is always there
+        starts.add(cells.index(kept[0]))
+    assert all(start % 8 == 0 for start in starts)
+    assert len(starts) <= 60 // 8 + 2  # the start moved a few times, not with every cell
+
+
+def test_a_single_huge_cell_keeps_the_newest_cells_that_fit() -> None:
+    assert select_context(["a" * 10_000, "b = 1", "c = 2"], budget_chars=100) == ["b = 1", "c = 2"]
+    assert select_context(["", "  ", "x = 1"], budget_chars=100) == ["x = 1"]
+    assert context_text([]) == "<|repo_name|>notebook\n<|file_sep|>current.py\n"
+
+
+def test_bad_requests_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match="max_tokens must be an integer from 1 to 4096"):
+        CompletionRequest("x", max_tokens=0)
+    with pytest.raises(ConfigError, match="prefix must be text"):
+        CompletionRequest(None)  # type: ignore[arg-type]
+
+
+# -- stop rules ------------------------------------------------------------------------------
+
+def test_a_line_is_completed_to_its_end() -> None:
+    shown, final = run("total = sum(", chars("values)\nprint(total)\n"))
+    assert final == shown == "values)"
+
+
+def test_a_block_body_keeps_its_indentation_and_stops_at_a_blank_line() -> None:
+    body = "if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n\nprint(1)"
+    shown, final = run("def fibonacci(n):\n    ", chars(body))
+    assert final == shown == body.split("\n\n")[0]
+
+
+def test_a_block_stops_when_the_model_dedents_out_of_it() -> None:
+    shown, final = run("def f(x):\n    ", chars("y = x * 2\n    return y\ndef g():\n    pass"))
+    assert final == shown == "y = x * 2\n    return y"
+
+
+def test_after_a_colon_the_body_follows() -> None:
+    shown, final = run("for item in items:", chars("\n    print(item)\n\nx = 1"))
+    assert final == shown == "\n    print(item)"
+
+
+def test_the_text_after_the_cursor_is_never_written_again() -> None:
+    suffix = "\n    return result\n"
+    body = "result = [v * 2 for v in values]\n    return result\n"
+    shown, final = run("def double(values):\n    ", chars(body), suffix)
+    assert final == shown == "result = [v * 2 for v in values]"
+    # The same line written first is not shown while it may still be the suffix's.
+    shown, final = run("def f():\n    ", chars("return result"), suffix)
+    assert shown == "" and final == ""
+
+
+def test_markers_and_fences_end_it() -> None:
+    assert run("x = ", ["1", "<|file_sep|>", "cell_2.py"])[1] == "1"
+    assert run("x = ", ["1\n", "```", "\nmore"])[1] == "1"
+    assert run("def f():\n    ", ["pass<|endoftext|>"])[1] == "pass"
+
+
+def test_trailing_whitespace_is_never_shown() -> None:
+    rules = StopRules("def f():\n    ")
+    assert rules.feed("pass") == "pass"
+    assert rules.feed("\n    ") == ""       # might be a blank line or a dedent: held back
+    assert rules.feed("return 1") == "\n    return 1"
+    assert rules.finish() == "pass\n    return 1"
+
+
+# -- the bench's holes (cut from the standard library) --------------------------------------
+
+def test_holes_are_reproducible_and_the_true_middle_scores_perfectly() -> None:
+    from qwen_magic.bench.holes import make_holes, score
+
+    holes = make_holes(20, 20, seed=1)
+    assert holes == make_holes(20, 20, seed=1)
+    assert {h.kind for h in holes} == {"single", "multi"}
+    for hole in holes:
+        right = score(hole, hole.middle)
+        assert right.exact and right.parses and right.similarity == 1.0
+        assert "\n" not in hole.middle or hole.kind == "multi"
+    wrong = score(holes[-1], "return (")
+    assert not wrong.exact and not wrong.parses and wrong.similarity < 0.5

@@ -16,6 +16,7 @@ from qwen_magic import api, cli
 from qwen_magic.errors import ConfigError
 from qwen_magic.options import GenerationConfig
 from qwen_magic.providers.base import GenerationRequest
+from qwen_magic.providers.local.llama_adapter import LlamaAdapter
 from qwen_magic.providers.local.provider import QwenLocalProvider
 from qwen_magic.providers.openai import OpenAICompatibleProvider
 from qwen_magic.widgets import QwenPanel
@@ -117,6 +118,6 @@ def test_the_local_provider_hands_it_to_both_llama_samplers():
     config = GenerationConfig(presence_penalty=0.3, seed=1)
     for decode in (provider._decode, provider._decode_speculative):
         with pytest.raises(_Recorded):
-            list(decode(llama, [1, 2, 3], config, threading.Event()))
+            list(decode(LlamaAdapter(llama), [1, 2, 3], config, threading.Event()))
     assert {path: s["presence_penalty"] for path, s in llama.settings.items()} == {
         "generate": 0.3, "speculative": 0.3}

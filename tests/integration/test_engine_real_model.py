@@ -91,7 +91,9 @@ def test_temperature_zero_with_a_seed_is_reproducible_cold_and_warm():
     models.unload()
     a = qwen_magic.generate("write a function to add two numbers", **settings)
     b = qwen_magic.generate("write a function to add two numbers", **settings)
-    assert b.reused_tokens > 0 and a.text == b.text
+    # (This short prompt sits in the one chunk that is always re-read; the long prompts of
+    # test_reproducibility.py check the reuse itself.)
+    assert a.text == b.text
 
 
 def test_cancelled_generation_is_followed_by_a_normal_one():

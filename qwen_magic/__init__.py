@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import generate, stream
+from .api import complete, generate, stream, stream_completion
 from .config import GenerationConfig, ModelConfig
 from .errors import (
     ConfigError,
@@ -30,7 +30,8 @@ __all__ = [
     "ConfigError", "ContextOverflowError", "DownloadError", "GenerationCancelled",
     "GenerationConfig", "GenerationResult", "InsufficientMemoryError", "InvalidModelError",
     "ModelConfig", "ModelLoadError", "ModelNotFoundError", "QwenMagicError",
-    "generate", "load_ipython_extension", "panel", "stream", "unload_ipython_extension",
+    "complete", "generate", "load_ipython_extension", "panel", "stream", "stream_completion",
+    "unload_ipython_extension",
 ]
 
 

@@ -11,10 +11,11 @@ import queue
 import random
 import threading
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import settings
+from .completion import Completion, CompletionRequest
 from .errors import ConfigError, ModelNotFoundError
 from .options import GENERATION, GenerationConfig, ModelConfig, check_names, on
 from .providers.base import GenerationRequest, Provider
@@ -209,12 +210,44 @@ def _show_options() -> None:
         return_annotation=Iterator[str])
 
 
-class _QueueSink(BaseSink):
-    def __init__(self, out: queue.SimpleQueue) -> None:
-        self.out = out
+class _CallbackSink(BaseSink):
+    def __init__(self, put: Callable[[str], None]) -> None:
+        self.put = put
 
     def on_text(self, delta: str, text: str) -> None:
-        self.out.put(delta)
+        self.put(delta)
+
+
+def _pump(work: Callable[[Callable[[str], None], threading.Event], object],
+          name: str) -> Iterator[str]:
+    """Run ``work(put, cancel)`` in a thread and yield what it puts, as it puts it.
+
+    Leaving the loop early sets ``cancel`` and waits for the thread; an exception in it is
+    raised here, in the consumer's thread.
+    """
+    pieces: queue.SimpleQueue = queue.SimpleQueue()
+    cancel = threading.Event()
+    done = object()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(pieces.put, cancel)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            pieces.put(done)
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while (item := pieces.get()) is not done:
+            yield item
+    finally:
+        cancel.set()
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def stream(prompt: str, **options: Any) -> Iterator[str]:
@@ -224,29 +257,63 @@ def stream(prompt: str, **options: Any) -> Iterator[str]:
     Takes the keywords of :func:`generate`.
     """
     check_prompt(prompt)
-    chunks: queue.SimpleQueue = queue.SimpleQueue()
-    cancel = threading.Event()
-    done = object()
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            generate(prompt, sinks=[_QueueSink(chunks)], cancel=cancel, **options)
-        except BaseException as exc:  # re-raised in the consumer's thread
-            failure.append(exc)
-        finally:
-            chunks.put(done)
-
-    worker = threading.Thread(target=work, name="qwen-magic-stream", daemon=True)
-    worker.start()
-    try:
-        while (item := chunks.get()) is not done:
-            yield item
-    finally:
-        cancel.set()
-        worker.join()
-    if failure:
-        raise failure[0]
+    return _pump(lambda put, cancel: generate(prompt, sinks=[_CallbackSink(put)], cancel=cancel,
+                                              **options), "qwen-magic-stream")
 
 
 _show_options()
+
+
+# -- completion as you type ------------------------------------------------------------------
+
+
+def complete_request(provider: Provider, request: CompletionRequest,
+                     cancel: threading.Event | None = None,
+                     on_text: Callable[[str], None] | None = None) -> Completion:
+    """Fill-in-the-middle with ``provider``: only the local model does it (its FIM tokens)."""
+    from .providers.local.provider import QwenLocalProvider
+
+    if isinstance(provider, FallbackProvider):
+        raise provider.error
+    if not isinstance(provider, QwenLocalProvider):
+        raise ConfigError(
+            "Completion as you type runs on the local model only (its fill-in-the-middle "
+            "tokens); the remote provider answers %%qwen cells."
+        )
+    return provider.complete(request, cancel or threading.Event(), on_text or (lambda _: None))
+
+
+def complete(
+    prefix: str,
+    suffix: str = "",
+    *,
+    context_cells: Iterable[str] = (),
+    max_tokens: int = 64,
+    context_tokens: int = 1500,
+    model: str | None = None,
+    cancel: threading.Event | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> Completion:
+    """Complete code at a cursor: ``prefix`` is the text before it, ``suffix`` after it.
+
+    >>> qwen_magic.complete("def fibonacci(n):\\n    ").text
+    'if n < 2:\\n        return n\\n    return fibonacci(n - 1) + fibonacci(n - 2)'
+
+    ``context_cells`` are earlier cells (oldest first), seen as the files before this one.
+    The suggestion ends where an editor's would (the end of the line being written, or of the
+    block), never repeats ``suffix``, and is greedy, so the same text gives the same answer.
+    ``on_text`` receives it piece by piece as it is written; ``cancel`` stops it within a
+    token.
+    """
+    request = CompletionRequest(prefix, suffix, context_cells=tuple(context_cells),
+                                max_tokens=max_tokens, context_chars=context_tokens * 4)
+    return complete_request(get_provider(model), request, cancel, on_text)
+
+
+def stream_completion(prefix: str, suffix: str = "", **options: Any) -> Iterator[str]:
+    """Yield the pieces of a completion as they are written (see :func:`complete`).
+
+    Leaving the loop early stops the model.
+    """
+    return _pump(lambda put, cancel: complete(prefix, suffix, cancel=cancel, on_text=put,
+                                              **options), "qwen-magic-complete")

@@ -142,6 +142,9 @@ class StopRules:
             self.block_indent = _indent(line)
         else:
             self.block_indent = len(line)  # the cursor sits at the indentation it chose
+        # After typed indentation the model often writes the line's indentation again (it
+        # reads the prompt as ending at a line start): that much leading space is dropped.
+        self.skip_indent = len(line) if not stripped else 0
         next_lines = [s.strip() for s in suffix.split("\n")]
         # The rest of the cursor's line counts too: "foo(|)" must not write ")" again.
         self.suffix_line = next((s for s in next_lines if s), "")
@@ -158,6 +161,10 @@ class StopRules:
                 piece = piece[: piece.index(marker)]
                 self.done = True
         for char in piece:
+            if self.skip_indent and not self.text and char in " \t":
+                self.skip_indent -= 1
+                continue
+            self.skip_indent = 0
             if self._stops_before(char):
                 self.done = True
                 break

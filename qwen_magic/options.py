@@ -387,6 +387,17 @@ NO_FOOTER = Option("no_footer", bool, False, "no stats line under the answer",
 CODE_ONLY = Option("code_only", bool, False, "print only the extracted code", surfaces=("cli",))
 NO_STATS = Option("no_stats", bool, False, "no stats line on stderr", surfaces=("cli",))
 
+# Completion as you type (qwen_magic.completion): the kernel's settings; JupyterLab's own
+# inline-completer settings (enabled, debounce, timeout) and our maxTokens live in Lab.
+COMPLETION = Option("completion", bool, True, "complete code as you type from this kernel's "
+                    "model: JupyterLab's inline completer, and Ctrl-Q in terminal IPython",
+                    surfaces=("trait",))
+COMPLETION_MAX_TOKENS = Option("completion_max_tokens", int, 64, "most tokens in one "
+                               "completion", low=1, high=512, surfaces=("trait",))
+COMPLETION_CONTEXT_TOKENS = Option("completion_context_tokens", int, 1500, "token budget of "
+                                   "the earlier cells a completion sees", low=0, high=32768,
+                                   surfaces=("trait",))
+
 # -- the registry -----------------------------------------------------------------------------
 
 GENERATION: tuple[Option, ...] = options_of(GenerationConfig)
@@ -394,7 +405,7 @@ MODEL_SETTINGS: tuple[Option, ...] = options_of(ModelConfig)
 #: Every option, in the order help texts list them.
 ALL: tuple[Option, ...] = (
     *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, CONTEXT, NO_INSERT, OUT, FORMAT,
-    NO_FOOTER, CODE_ONLY, NO_STATS,
+    NO_FOOTER, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS, COMPLETION_CONTEXT_TOKENS,
 )
 OPTIONS: dict[str, Option] = {spec.name: spec for spec in ALL}
 

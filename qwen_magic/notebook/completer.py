@@ -180,3 +180,108 @@ class CompletionService:
         job.send({"type": "done", "id": job.id, "finish_reason": reason,
                   "ttft_s": result.ttft_s, "prompt_tokens": result.prompt_tokens,
                   "reused_tokens": result.reused_tokens})
+
+
+# -- wiring it into a shell ----------------------------------------------------------------------
+
+
+class CompletionFrontEnds:
+    """What ``%load_ext`` sets up for completion as you type, and ``%unload_ext`` takes down.
+
+    In a kernel: the comm target JupyterLab's inline completer opens. In terminal IPython:
+    the Ctrl-Q key binding. In both: a starting cell cancels the model's work, and (in the
+    terminal, where the kernel knows the history) a finished cell prefills the next
+    completion's context. ``magics`` supplies the settings and the provider.
+    """
+
+    def __init__(self, shell: Any, magics: Any) -> None:
+        self.shell, self.magics = shell, magics
+        self.service = CompletionService(self._complete, self._prefill)
+        self.terminal: Any = None
+        self._comm_manager: Any = None
+
+    def install(self) -> None:
+        events = self.shell.events
+        events.register("pre_run_cell", self._cell_started)
+        events.register("post_run_cell", self._cell_finished)
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and getattr(kernel, "comm_manager", None) is not None:
+            self._comm_manager = kernel.comm_manager
+            self._comm_manager.register_target(COMM_TARGET, self._on_comm_open)
+        elif type(self.shell).__name__ == "TerminalInteractiveShell":
+            from .terminal_completer import TerminalCompleter
+
+            self.terminal = TerminalCompleter(self.shell, self._complete_now)
+            if not self.terminal.install():
+                self.terminal = None
+
+    def uninstall(self) -> None:
+        events = self.shell.events
+        for name, callback in (("pre_run_cell", self._cell_started),
+                               ("post_run_cell", self._cell_finished)):
+            if callback in events.callbacks[name]:
+                events.unregister(name, callback)
+        if self._comm_manager is not None:
+            self._comm_manager.unregister_target(COMM_TARGET, self._on_comm_open)
+        if self.terminal is not None:
+            self.terminal.uninstall()
+        self.service.close()
+
+    # -- the pieces --------------------------------------------------------------------------
+
+    def _on_comm_open(self, comm: Any, _: Any) -> None:
+        def on_msg(message: dict[str, Any]) -> None:
+            if self.magics.completion:
+                self.service.handle(message["content"]["data"], comm.send)
+            else:  # turned off with %config QwenMagics.completion = False
+                data = message["content"]["data"]
+                comm.send({"type": "done", "id": data.get("id"), "finish_reason": "disabled"})
+
+        comm.on_msg(on_msg)
+
+    def _cell_started(self, *_: Any) -> None:
+        self.service.cell_started()
+
+    def _cell_finished(self, *_: Any) -> None:
+        self.service.cell_finished()
+        if self.terminal is not None and self.magics.completion:
+            cells = self.terminal.context_cells()
+            self.service.handle({"type": "prefill", "id": 0, "cells": list(cells)}, _ignore)
+
+    def _provider(self) -> Any:
+        from .. import api
+
+        return api.get_provider(model_config=self.magics.model_config(), provider="local")
+
+    def _request(self, request: CompletionRequest) -> CompletionRequest:
+        """The kernel's settings win over what a front end asked for, when smaller."""
+        return CompletionRequest(
+            request.prefix, request.suffix, request.context_cells,
+            max_tokens=min(request.max_tokens, self.magics.completion_max_tokens),
+            context_chars=self.magics.completion_context_tokens * 4,
+        )
+
+    def _complete(self, request: CompletionRequest, cancel: threading.Event,
+                  on_text: Callable[[str], None]) -> Completion:
+        from .. import api
+
+        return api.complete_request(self._provider(), self._request(request), cancel, on_text)
+
+    def _complete_now(self, request: CompletionRequest, cancel: threading.Event,
+                      on_text: Callable[[str], None]) -> Completion:
+        """The terminal's key: it waits for nothing but the model's lock."""
+        if not self.magics.completion:
+            return Completion("", "stop")
+        return self._complete(request, cancel, on_text)
+
+    def _prefill(self, cells: tuple[str, ...], cancel: threading.Event) -> None:
+        from ..completion import prefill_text
+        from ..providers.local.provider import QwenLocalProvider
+
+        provider = self._provider()
+        if isinstance(provider, QwenLocalProvider) and provider.loader.cached() is not None:
+            provider.prefill(prefill_text(cells, self.magics.completion_context_tokens * 4), cancel)
+
+
+def _ignore(_: dict[str, Any]) -> None:
+    """Prefill has nobody to answer."""

@@ -29,6 +29,7 @@ from ..providers.local import models
 from ..result import GenerationResult
 from ..status import provider_status
 from ..streaming import TextIOSink, ThrottledSink
+from .completer import CompletionFrontEnds
 from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
 from .insert import insert_code_cell, is_terminal
 from .traits import option_traits
@@ -409,6 +410,8 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.input_transformers_cleanup.append(one_line_cells)
     if magics.preload:
         magics.start_preload()
+    magics.completion_front_ends = CompletionFrontEnds(ipython, magics)
+    magics.completion_front_ends.install()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -422,4 +425,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is not None:
         ipython.magics_manager.registry.pop(type(magics).__name__, None)
         session.current().unregister(_SessionDefaults(magics))
+        magics.completion_front_ends.uninstall()
 

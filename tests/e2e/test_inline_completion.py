@@ -293,3 +293,50 @@ def test_notebook7_ghost_text_and_tab(
     no_error_ui(page)
     # Notebook 7.6 itself throws this once at start-up, with or without this extension.
     errors.check(known=("Cannot read properties of undefined (reading 'schema')",))
+
+
+def test_real_model_ghost_text_is_accepted_and_nothing_runs(
+        page: Any, lab_server: LabServer, shoot: Shooter) -> None:
+    """The kernel's own model behind the comm: ghost text appears, Tab puts it in the cell,
+    nothing is executed; typing while it streams cancels the running request."""
+    errors = PageErrors(page)
+    traffic = KernelTraffic(page)
+    notebook = Notebook(page, lab_server, write_notebook(
+        lab_server, "real_model.ipynb", extra_first=["%load_ext qwen_magic"])).open()
+    last = len(notebook.cells()) - 1
+    run_all_above(notebook, last)
+
+    notebook.type_in(last, "def circumference(r):")
+    notebook.page.keyboard.press("Enter")  # JupyterLab indents the body: the cursor is there
+    ghost = notebook.wait_ghost_text(timeout=120_000)  # the first read of the context is cold
+    assert ghost.strip(), "no ghost text"
+    shoot("14-inline-ghost-text-real-model")
+    typed = notebook.source(last)
+    notebook.accept_ghost_text()
+    source = notebook.source(last)
+    assert source.startswith("def circumference(r):\n") and len(source) > len(typed)
+    assert ghost.strip().splitlines()[0] in source
+    cell = notebook.cells()[last]
+    assert cell["prompt"].strip() in ("[ ]:", "") and cell["outputs"] == 0  # never run
+
+    # Typing on while a completion streams: the kernel is told, and stops that request.
+    def replies() -> list[dict[str, Any]]:
+        return traffic.comm_data_received(traffic.comm_ids(TARGET))
+
+    notebook.page.keyboard.press("Enter")
+    notebook.page.keyboard.press("Enter")
+    notebook.page.keyboard.type("def area_of_ring(outer, inner):", delay=40)
+    notebook.page.keyboard.press("Enter")
+    traffic.wait_for(lambda: any(r["type"] == "chunk" for r in replies()[-3:]), timeout=60_000,
+                     what="a chunk of the next completion")
+    streaming = [r for r in replies() if r["type"] == "chunk"][-1]["id"]
+    notebook.page.keyboard.type("return", delay=40)
+    traffic.wait_for(lambda: any(r["type"] == "done" and r["id"] == streaming
+                                 for r in replies()), timeout=60_000, what="its done")
+    done = next(r for r in replies() if r["type"] == "done" and r["id"] == streaming)
+    assert done["finish_reason"] in ("cancelled", "stale", "stop", "length"), done
+    assert any(d == {"type": "cancel", "id": streaming}
+               for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))) \
+        or done["finish_reason"] in ("stop", "length")  # it may have finished first
+    no_error_ui(page)
+    errors.check()

@@ -23,23 +23,23 @@ def ipython(model_path, tmp_path):
         sys.executable, ["-m", "IPython", "--no-banner", "--colors=nocolor", "--no-confirm-exit"],
         env=env, encoding="utf-8", timeout=120, dimensions=(40, 200),
     )
-    child.expect(r"In \[1\]: ")
+    child.expect(r"In \[1\]:")
     yield child
-    child.sendline("exit")
+    child.send("exit\r")
     child.expect(pexpect.EOF, timeout=30)
 
 
 def test_options_then_a_body_wait_for_the_body(ipython):
-    ipython.sendline("%load_ext qwen_magic")
-    ipython.expect(r"In \[2\]: ")
-    ipython.send("%%qwen -t 0 -n 24\r")
+    ipython.send("%load_ext qwen_magic\r")
+    ipython.expect(r"In \[2\]:")
+    ipython.send("%%qwen -t 0 -n 24 --no-insert\r")
     # A continuation prompt, not a run with an empty prompt.
-    index = ipython.expect([r"\.\.\.: ", "prompt is empty", r"In \[3\]: "])
+    index = ipython.expect([r"\.\.\.:", "prompt is empty", r"In \[3\]:"])
     assert index == 0, ipython.before
     ipython.send("write hello world in python\r")
-    ipython.expect(r"\.\.\.: ")
-    ipython.send("\r")  # an empty line ends the cell
+    ipython.expect(r"\.\.\.:")
+    ipython.send("\r\r")  # a blank line ends a cell magic's body
     ipython.expect("tok/s", timeout=180)
-    ipython.expect(r"In \[3\]: ")
-    ipython.sendline("print('FINISH', _qwen.finish_reason, _qwen.config.max_tokens)")
+    ipython.expect(r"In \[3\]:")
+    ipython.send("print('FINISH', _qwen.finish_reason, _qwen.config.max_tokens)\r")
     ipython.expect(r"FINISH (stop|length) 24")

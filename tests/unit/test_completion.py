@@ -138,3 +138,10 @@ def test_holes_are_reproducible_and_the_true_middle_scores_perfectly() -> None:
         assert "\n" not in hole.middle or hole.kind == "multi"
     wrong = score(holes[-1], "return (")
     assert not wrong.exact and not wrong.parses and wrong.similarity < 0.5
+
+
+def test_indentation_the_user_typed_is_not_written_again() -> None:
+    body = "    if n < 2:\n        return n\n    return n"
+    assert run("def f(n):\n    ", chars(body))[1] == "if n < 2:\n        return n\n    return n"
+    # Only as much as was typed: deeper indentation stays.
+    assert run("def f(n):\n  ", chars("    x = 1"))[1] == "  x = 1"

@@ -20,9 +20,11 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ...completion import Completion, CompletionRequest
 from ...config import GenerationConfig, ModelConfig
 from ...errors import ContextOverflowError
 from ..base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
+from . import fim
 from .llama_adapter import LlamaAdapter
 from .models import GgufModelLoader, LoadedModel
 from .prefix_cache import PrefixStateCache, common_prefix
@@ -82,6 +84,31 @@ class QwenLocalProvider:
     def tokenize(self, request: GenerationRequest) -> list[int]:
         model = self.model
         return LlamaAdapter(model.llama).tokenize(self._format(model, request.messages))
+
+    def complete(self, request: CompletionRequest, cancel: threading.Event,
+                 on_text: Callable[[str], None]) -> Completion:
+        """Fill-in-the-middle at a cursor (:mod:`.fim`); cancellable within one token."""
+        model = self.model
+        if not _acquire(model.lock, cancel):
+            return Completion("", "cancelled")
+        try:
+            return fim.complete(LlamaAdapter(model.llama), self._cache(model), request, cancel,
+                                on_text)
+        finally:
+            model.lock.release()
+
+    def prefill(self, text: str, cancel: threading.Event) -> int:
+        """Read ``text``, the notebook part of the next completion, while nothing else runs."""
+        model = self.model
+        if not _acquire(model.lock, cancel):
+            return 0
+        try:
+            return fim.prefill(LlamaAdapter(model.llama), self._cache(model), text, cancel)
+        finally:
+            model.lock.release()
+
+    def _cache(self, model: LoadedModel) -> PrefixStateCache:
+        return prefix_cache_for(model.llama, self.loader.config.prefix_cache_mb)
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
         model = self.model
@@ -287,6 +314,14 @@ def _quoted_code_chars(text: str) -> int:
 
 _prefix_caches: weakref.WeakKeyDictionary[Any, PrefixStateCache] = weakref.WeakKeyDictionary()
 _prefix_lock = threading.Lock()
+
+
+def _acquire(lock: threading.Lock, cancel: threading.Event) -> bool:
+    """Wait for the model (a cell or the panel may be generating) unless cancelled first."""
+    while not lock.acquire(timeout=0.05):
+        if cancel.is_set():
+            return False
+    return True
 
 
 def prefix_cache_for(llama: Any, budget_mb: int) -> PrefixStateCache:

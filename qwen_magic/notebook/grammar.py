@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import NoReturn
 
 from IPython.core.error import UsageError
 
@@ -19,7 +20,7 @@ from ..options import add_flags, on
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not argparse's usage dump + exit
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage dump + exit
         raise UsageError(f"%%qwen: {message}. See `%%qwen --help`.")
 
 

@@ -71,6 +71,17 @@ def get_provider(
         return cached
 
 
+def local_loader(provider: object) -> GgufModelLoader | None:
+    """The model loader of a local provider; None for any other (remote, fallback, a fake).
+
+    Only a local provider loads a model into this process, so only it has a load to start in
+    the background, to wait for, or to run now (``%qwen load``).
+    """
+    from .providers.local.provider import QwenLocalProvider
+
+    return provider.loader if isinstance(provider, QwenLocalProvider) else None
+
+
 def _remote_provider(base_url: str | None, model: str | None) -> Provider:
     """One OpenAICompatibleProvider per (endpoint, model), so its connection pool is reused."""
     from .providers.openai import DEFAULT_BASE_URL, OpenAICompatibleProvider, normalize_base_url

@@ -32,7 +32,7 @@ from ..providers.local import models
 from ..providers.local.provider import prefix_cache_for
 from .plan import Plan
 from .prompts import SHORT_REQUESTS, build_context, with_context
-from .runners import RESULT_VARIABLE, LoadWatch, RecordingPublisher
+from .runners import RESULT_VARIABLE, LoadWatch, RecordingPublisher, load_magics
 from .stats import stats
 
 
@@ -84,13 +84,8 @@ def probe_kernel(settings: dict[str, Any]) -> dict[str, Any]:
     from IPython.core.interactiveshell import InteractiveShell  # only in this probe's process
 
     loads = LoadWatch()
-    shell: Any = InteractiveShell.instance()
-    shell.display_pub = RecordingPublisher()
-    mc = settings["model_config"]
-    shell.run_line_magic("config", f"QwenMagics.n_ctx = {mc['n_ctx']}")
-    shell.run_line_magic("config", f"QwenMagics.n_threads = {mc['n_threads']}")
-    shell.extension_manager.load_extension("qwen_magic")
-    shell.magics_manager.registry["QwenMagics"].wait_for_preload(lambda message: None)
+    shell = InteractiveShell.instance()
+    load_magics(shell, RecordingPublisher(), ModelConfig(**settings["model_config"]))
     loads.sample()
     for prompt in settings["prompts"]:
         outcome = shell.run_cell(f"%%qwen -t 0 -n {settings['max_tokens']} --no-insert "

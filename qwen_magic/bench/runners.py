@@ -6,14 +6,13 @@ sink for ``qwen_magic.generate``, the display publisher for the ``%%qwen`` magic
 product's own work — templating, threads, queues, throttled display updates — is inside
 the numbers, not beside them.
 
-This is a benchmark harness, the one place outside loader/providers that touches
-``llama_cpp`` (the raw baseline) and outside the magics that touches IPython (the shell).
-It uses the product only through public names.
+This is a benchmark harness, the one place outside providers/local that touches
+``llama_cpp`` (the raw baseline) and outside notebook/ and widgets/ that touches IPython (the
+shell). It uses the product only through public names.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 import time
@@ -21,8 +20,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api import generate
 from ..options import NO_INSERT, OPTIONS, OUT, GenerationConfig, ModelConfig, sampling_values
@@ -31,7 +29,10 @@ from ..providers.local import models
 from ..providers.local.llama_adapter import LlamaAdapter
 from ..providers.local.prefix_cache import common_prefix
 from ..result import GenerationResult
-from ..streaming import BaseSink
+from ..streaming import BaseSink, ThrottledSink
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 #: The user variable ``%%qwen --out`` stores each benchmarked cell's GenerationResult in.
 RESULT_VARIABLE = "qwen_bench_result"
@@ -193,20 +194,10 @@ def is_answer(plain: str) -> bool:
     return bool(plain) and not plain.startswith("⏳")
 
 
-def sink_chain(frame: FrameType | None) -> str | None:
-    """The sinks on the call stack, outermost first: ``"ThrottledSink(NotebookSink)"``.
-
-    Read from the frames that called into the display (their ``self``), so it names the
-    sinks that delivered the text, without asking the magic how it builds them.
-    """
-    chain: list[BaseSink] = []
-    while frame is not None:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, BaseSink) and not any(owner is seen for seen in chain):
-            chain.append(owner)
-        frame = frame.f_back
-    names = [type(sink).__name__ for sink in reversed(chain)]
-    return "(".join(names) + ")" * (len(names) - 1) if names else None
+def sink_name(sink: object) -> str:
+    """A sink and the ones it passes text on to: ``"ThrottledSink(NotebookSink)"``."""
+    name = type(sink).__name__
+    return f"{name}({sink_name(sink.inner)})" if isinstance(sink, ThrottledSink) else name
 
 
 class RecordingPublisher:
@@ -220,8 +211,8 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.events: list[tuple[float, str]] = []
         self.bytes = 0
-        #: The sinks that delivered the first answer text (see :func:`sink_chain`).
-        self.sink_chain: str | None = None
+        #: Whether answer text ever reached this publisher (``events`` is cleared per request).
+        self.showed_answer = False
 
     def publish(self, data: dict[str, Any], metadata: Any = None, source: Any = None, *,
                 transient: Any = None, update: bool = False, **kwargs: Any) -> None:
@@ -230,9 +221,7 @@ class RecordingPublisher:
         self.bytes += len(message)
         plain = data.get("text/plain", "")
         self.events.append((time.perf_counter(), plain))
-        if self.sink_chain is None and is_answer(plain):
-            # Once per publisher (the warm-up's answer), so the walk stays out of the timings.
-            self.sink_chain = sink_chain(inspect.currentframe())
+        self.showed_answer = self.showed_answer or is_answer(plain)
 
     def clear_output(self, wait: bool = False) -> None:
         pass
@@ -242,6 +231,23 @@ class RecordingPublisher:
         if not times:
             return None, None, 0
         return times[0], times[-1], len(times)
+
+
+def load_magics(shell: InteractiveShell, publisher: RecordingPublisher, config: ModelConfig) -> Any:
+    """``%load_ext qwen_magic`` in ``shell``, its displays going to ``publisher``; the magics,
+    once the model they load in the background is loaded.
+
+    The magics get ``config``'s model settings, so they share the one model of the other paths.
+    """
+    shell.display_pub = publisher
+    shell.run_line_magic("config", f"QwenMagics.n_ctx = {config.n_ctx}")
+    shell.run_line_magic("config", f"QwenMagics.n_threads = {config.n_threads}")
+    extensions = shell.extension_manager
+    assert extensions is not None  # InteractiveShell.__init__ makes it
+    extensions.load_extension("qwen_magic")
+    magics = shell.magics_manager.registry["QwenMagics"]
+    magics.wait_for_preload(lambda message: None)
+    return magics
 
 
 class MagicPath:
@@ -258,19 +264,20 @@ class MagicPath:
         # IPython only when the bench runs: `qwen-magic --help` imports this package too.
         from IPython.core.interactiveshell import InteractiveShell
 
-        self.shell: Any = InteractiveShell.instance()
+        self.shell = InteractiveShell.instance()
         self.publisher = RecordingPublisher()
-        self.shell.display_pub = self.publisher
-        # The magic's model settings, so it shares the one model of the other paths.
-        self.shell.run_line_magic("config", f"QwenMagics.n_ctx = {config.n_ctx}")
-        self.shell.run_line_magic("config", f"QwenMagics.n_threads = {config.n_threads}")
-        self.shell.extension_manager.load_extension("qwen_magic")
-        self.magics = self.shell.magics_manager.registry["QwenMagics"]
-        self.magics.wait_for_preload(lambda message: None)  # the model loads in the background
+        self.magics = load_magics(self.shell, self.publisher, config)
 
     def sink_kind(self) -> str:
-        """Which sinks carried the magic's answers (the benchmark asserts the notebook ones)."""
-        return self.publisher.sink_chain or "none (no answer text was displayed)"
+        """Which sinks carried the magic's answers (the benchmark asserts the notebook ones).
+
+        The magics' public ``last_output`` names the sinks of the last cell; the publisher
+        says whether answer text (not only a status line) reached the display through them.
+        """
+        output = self.magics.last_output
+        if output is None or not self.publisher.showed_answer:
+            return "none (no answer text was displayed)"
+        return sink_name(output.sink)
 
     def run(self, prompt: str, config: GenerationConfig) -> Sample:
         options = " ".join(f"{OPTIONS[name].long_flag} {value}"

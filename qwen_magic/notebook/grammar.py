@@ -4,13 +4,15 @@ Options come first, then the prompt as free text. The prompt is never shell-spli
 apostrophe in "don't" or a brace in a dict literal must reach the model exactly as typed.
 Only the leading ``-x``/``--xx`` tokens are parsed (``--`` ends them explicitly). The options
 themselves, their flags and help come from :mod:`qwen_magic.options`; this module keeps only
-the split of the line into option tokens and the prompt.
+the split of the line into option tokens and the prompt, the ``%qwen`` help text, and the
+input transformer that lets a one-line ``%%qwen`` cell through (:func:`one_line_cells`).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from typing import NoReturn
 
 from IPython.core.error import UsageError
 
@@ -18,7 +20,7 @@ from ..options import add_flags, on
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not argparse's usage dump + exit
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage dump + exit
         raise UsageError(f"%%qwen: {message}. See `%%qwen --help`.")
 
 
@@ -91,3 +93,23 @@ def split_line(line: str) -> tuple[list[str], str]:
 def parse_cell_args(line: str) -> tuple[argparse.Namespace, str]:
     tokens, prompt = split_line(line)
     return PARSER.parse_args(tokens), prompt
+
+
+def one_line_cells(lines: list[str]) -> list[str]:
+    """Let ``%%qwen write hello world`` be a whole cell (an input transformer, see %load_ext).
+
+    IPython refuses a cell magic whose body is empty, so a cell holding only the magic line
+    is rewritten to a line magic that runs the same code path with an empty body — but only
+    when that line holds prompt words (or asks for --help). ``%%qwen -n 400`` alone is the
+    start of a cell whose prompt follows as its body: terminal IPython must keep reading it.
+    """
+    if not lines or not lines[0].startswith("%%qwen ") or "".join(lines[1:]).strip():
+        return lines
+    line = lines[0][len("%%qwen "):].rstrip("\n")
+    try:
+        options, words = split_line(line)
+    except UsageError:
+        return ["%qwen_oneline " + line + "\n"]  # the magic reports the bad option
+    if words.strip() or {"-h", "--help"} & set(options):
+        return ["%qwen_oneline " + line + "\n"]
+    return lines

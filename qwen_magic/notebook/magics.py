@@ -1,22 +1,21 @@
 """``%%qwen`` and ``%qwen``: the notebook face of the API.
 
-Thin by design (like IPython's own extensions): argument grammar in :mod:`.grammar`,
-prompt building in :mod:`qwen_magic.prompting`, generation in :mod:`qwen_magic.api`, output
-in :mod:`.output`, insertion in :mod:`.insert`. This module wires them to IPython and holds the
-settings as traitlets, so ``%config QwenMagics.temperature = 0.2`` and ``ipython_config.py``
-work as for any IPython extension.
+Thin by design, like IPython's own extensions: one ``Magics`` class holding the settings as
+traitlets (so ``%config QwenMagics.temperature = 0.2`` and ``ipython_config.py`` work as for
+any IPython extension), its three magic methods, and the orchestration of one cell
+(:meth:`QwenMagics.ask`). The rest sits beside it: the argument grammar in :mod:`.grammar`,
+the ``%qwen`` subcommands in :mod:`.commands`, the background load in :mod:`.preload`, the
+cell's output in :mod:`.output`, insertion in :mod:`.insert`, prompt building in
+:mod:`qwen_magic.prompting` and generation in :mod:`qwen_magic.api`.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 
@@ -24,22 +23,36 @@ from .. import api, session, settings
 from ..errors import ConfigError, GenerationCancelled
 from ..options import GENERATION, MODEL_SETTINGS, GenerationConfig, ModelConfig, given, on
 from ..prompting import build_context, compose_prompt, interpolate
-from ..providers.fallback import FallbackProvider
-from ..providers.local import models
+from ..providers.base import Provider
 from ..result import GenerationResult
 from ..status import provider_status
-from ..streaming import TextIOSink, ThrottledSink
+from . import commands
 from .completer import CompletionFrontEnds
-from .grammar import HELP, LINE_HELP, parse_cell_args, split_line
-from .insert import insert_code_cell, is_terminal
+from .grammar import HELP, one_line_cells, parse_cell_args
+from .insert import insert_code_cell
+from .output import CellOutput, cell_output
+from .preload import Preload
 from .traits import option_traits
 
 # The option traits (temperature ... n_ctx, n_threads, provider, base_url, format) come from
 # the registry (qwen_magic/options.py); only the magics' own settings are written out here.
 if TYPE_CHECKING:  # mypy cannot follow a class made at import; its traits read as Any
+    from IPython.core.interactiveshell import InteractiveShell
+
     _OptionTraits: Any = object
 else:
     _OptionTraits = option_traits()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _magic(kind: Literal["line", "cell"], name: str) -> Callable[[_F], _F]:
+    """IPython's ``line_magic(name)`` / ``cell_magic(name)``, typed as the decorators they are.
+
+    IPython annotates both as returning ``_F | Callable[[_F], _F]`` (one signature for the
+    bare and the named use), which mypy cannot apply; given a name, they return the decorator.
+    """
+    return cast("Callable[[_F], _F]", (line_magic if kind == "line" else cell_magic)(name))
 
 
 @magics_class
@@ -88,11 +101,21 @@ class QwenMagics(Magics, _OptionTraits):
     context_tokens = Int(1500, help="Token budget of --context (cells and variables).").tag(config=True)
     update_interval = Float(0.1, help="Seconds between live output updates.").tag(config=True)
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self._preload: threading.Thread | None = None
+        self._preload = Preload()
+        #: The output of the last ``%%qwen`` cell: its sink (``ThrottledSink(NotebookSink)``
+        #: in a kernel) and status line. The benchmark reports from it which path it timed.
+        self.last_output: CellOutput | None = None
 
     # -- shared pieces --------------------------------------------------------------------
+
+    @property
+    def ipython(self) -> InteractiveShell:
+        """The shell these magics serve (``%load_ext`` always passes one)."""
+        if self.shell is None:
+            raise RuntimeError("QwenMagics has no shell: register it with %load_ext qwen_magic.")
+        return self.shell
 
     def generation_config(self, **overrides: Any) -> GenerationConfig:
         """The traits' settings, with ``overrides`` (None: "not given") on top."""
@@ -105,7 +128,7 @@ class QwenMagics(Magics, _OptionTraits):
 
     def get_provider(
         self, path: str | None = None, *, kind: str | None = None, base_url: str | None = None
-    ) -> Any:
+    ) -> Provider:
         """The provider for one request: a cell's --provider/--base-url win over the traits.
 
         A --base-url on the cell means the openai provider; there ``path`` (--model) is the
@@ -119,62 +142,33 @@ class QwenMagics(Magics, _OptionTraits):
         return api.get_provider(model_config=self.model_config(path), provider="local")
 
     def start_preload(self) -> None:
-        """Load the model in a background thread so %load_ext returns at once."""
-        provider = self.get_provider()
-        model_loader = getattr(provider, "loader", None)  # remote providers load nothing here
-        if model_loader is None or model_loader.cached():
-            return
-
-        def load() -> None:
-            try:
-                model_loader.load()
-            except Exception:  # noqa: BLE001 - the first cell loads again and shows the error
-                pass
-
-        self._preload = threading.Thread(target=load, name="qwen-magic-preload", daemon=True)
-        self._preload.start()
+        """Load the model in a background thread so %load_ext returns at once (a local
+        provider's only: a remote one loads nothing here)."""
+        loader = api.local_loader(self.get_provider())
+        if loader is not None:
+            self._preload.start(loader)
 
     @property
     def loading(self) -> bool:
         """Whether the background load started by %load_ext is still running."""
-        return bool(self._preload and self._preload.is_alive())
+        return self._preload.running
 
-    def wait_for_preload(self, status: Any) -> None:
-        thread = self._preload
-        if thread is None or not thread.is_alive():
-            return
-        try:  # the status update too: an interrupt can land while it is being sent
-            status("⏳ loading the model (first use in this kernel)…")
-            while thread.is_alive():
-                thread.join(0.1)  # short waits so Kernel → Interrupt gets through
-        except KeyboardInterrupt:
-            # llama.cpp cannot be stopped halfway through a load; it finishes in the
-            # background. One line instead of a KeyboardInterrupt traceback from threading.
-            status("⏹ interrupted — the model keeps loading in the background")
-            raise GenerationCancelled(
-                "interrupted while the model was loading; it keeps loading in the background "
-                "— run the cell again."
-            ) from None
+    def wait_for_preload(self, status: Callable[[str], object]) -> None:
+        """Wait for the background load, if one runs (see :meth:`.preload.Preload.wait`)."""
+        self._preload.wait(status)
+
+    def status_info(self) -> dict[str, Any]:
+        return provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
 
     def _notice(self, message: str) -> None:
         print(message, file=sys.stderr)
-
-    def provenance(self, result: GenerationResult) -> dict[str, Any]:
-        return {"qwen_magic": {
-            "version": package_version("qwen-magic"),
-            **result.provenance,
-            **(result.config.as_dict() if result.config else {}),
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "finish_reason": result.finish_reason,
-        }}
 
     # -- %%qwen ---------------------------------------------------------------------------
 
     # no_var_expand on every entry point: IPython would otherwise evaluate `{expr}` and
     # `$name` in the magic line as Python before we see it — running code the user meant
     # as prompt text, and undoing the `{{name}}` escape — whenever the whole line expands.
-    @cell_magic("qwen")
+    @_magic("cell", "qwen")
     @no_var_expand
     def qwen_cell(self, line: str, cell: str | None = None) -> None:
         args, words = parse_cell_args(line)
@@ -185,30 +179,33 @@ class QwenMagics(Magics, _OptionTraits):
         self.ask(prompt, args)
 
     def ask(self, prompt: str, args: Any) -> GenerationResult:
-        namespace = self.shell.user_ns
+        shell = self.ipython
+        namespace = shell.user_ns
         prompt = interpolate(prompt, namespace, self._notice)
         api.check_prompt(prompt)
         config = self.generation_config(**given(args, on("magic", GENERATION)))  # the cell's win
         if args.context:
             context = build_context(
-                self._previous_cells(), namespace, hidden=self.shell.user_ns_hidden,
+                self._previous_cells(), namespace, hidden=shell.user_ns_hidden,
                 budget_chars=self.context_tokens * 4,
             )
             prompt = compose_prompt(prompt, context)
         provider = self.get_provider(args.model, kind=args.provider, base_url=args.base_url)
-        fmt = args.format or self.format
-        sink, status = self._output(fmt, args)
-        if args.model is None and getattr(provider, "loader", None) is not None:
+        output = self.last_output = cell_output(
+            shell, args.format or self.format, self.footer and not args.no_footer,
+            self.update_interval)
+        status = output.status
+        loader = api.local_loader(provider)  # only a local provider loads a model here
+        if args.model is None and loader is not None:
             self.wait_for_preload(status)
-        loader_ = getattr(provider, "loader", None)  # only local providers load a model
         try:
-            if loader_ is not None:
-                model = loader_.cached()
+            if loader is not None:
+                model = loader.cached()
                 if model is None:
                     status("⏳ loading the model…")
                 elif model.lock.locked():
                     status("⏳ the model is busy with another generation (the panel?); waiting…")
-            result = api.run(prompt, config, provider=provider, sinks=[sink])
+            result = api.run(prompt, config, provider=provider, sinks=[output.sink])
         except KeyboardInterrupt:
             # An interrupt that lands before the streamer takes over (it turns later ones
             # into a cancelled result): one line, not a traceback through the display code.
@@ -219,147 +216,38 @@ class QwenMagics(Magics, _OptionTraits):
             # is still working.
             status("")
             raise
-        self.shell.user_ns["_qwen"] = result
+        shell.user_ns["_qwen"] = result
         if args.out:
-            self.shell.user_ns[args.out] = result
+            shell.user_ns[args.out] = result
         if result.interrupted:
             raise GenerationCancelled(
                 "interrupted — the partial answer is kept above; nothing was inserted.", result
             )
         if result.finish_reason != "cancelled" and self.insert and not args.no_insert:
-            insert_code_cell(self.shell, result.cell_source())
+            insert_code_cell(shell, result.cell_source())
         return result
 
-    def _output(self, fmt: str, args: Any) -> tuple[Any, Any]:
-        if is_terminal(self.shell):
-            sink = _TerminalSink(self.footer and not args.no_footer)
-            return sink, lambda message: message and print(message, file=sys.stderr)
-        from .output import NotebookSink
-
-        inner = NotebookSink(fmt, self.footer and not args.no_footer, self.provenance)
-        return ThrottledSink(inner, self.update_interval), inner.status
-
     def _previous_cells(self) -> list[str]:
-        history = list(self.shell.user_ns.get("In", []))
+        history = list(self.ipython.user_ns.get("In", []))
         return history[1:-1]  # In[0] is empty; the last entry is this very cell
 
     # -- %qwen ----------------------------------------------------------------------------
 
-    @line_magic("qwen")
+    @_magic("line", "qwen")
     @no_var_expand
     def qwen_line(self, line: str) -> Any:
-        command, _, rest = line.strip().partition(" ")
-        rest = rest.strip()
-        handlers = {
-            "status": self.cmd_status, "load": self.cmd_load, "unload": self.cmd_unload,
-            "config": self.cmd_config, "pull": self.cmd_pull, "help": self.cmd_help,
-            "panel": self.cmd_panel, "insert": self.cmd_insert,
-        }
-        if not command:
-            raise UsageError("%qwen needs a subcommand or a prompt; `%qwen help` lists them.")
-        if command in handlers and is_subcommand(command, rest):
-            return handlers[command](rest)
-        return self.qwen_cell(line, None)
+        """A subcommand (:mod:`.commands`), else a one-line prompt."""
+        subcommand = commands.parse(line)
+        if subcommand is not None:
+            return subcommand.run(self)
+        self.qwen_cell(line, None)
+        return None
 
-    @line_magic("qwen_oneline")
+    @_magic("line", "qwen_oneline")
     @no_var_expand
     def qwen_oneline(self, line: str) -> None:
-        """A ``%%qwen <prompt>`` cell with no body, rewritten by :func:`one_line_cells`."""
-        return self.qwen_cell(line, None)
-
-    def cmd_help(self, _: str) -> None:
-        print(LINE_HELP)
-
-    def status_info(self) -> dict[str, Any]:
-        return provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
-
-    def cmd_status(self, _: str) -> None:
-        for key, value in self.status_info().items():
-            print(f"{key:<15} {value}")
-
-    def cmd_load(self, path: str) -> None:
-        provider = self.get_provider(path or None, kind="local")  # `load` is about this kernel
-        if isinstance(provider, FallbackProvider):
-            raise provider.error
-        model = provider.loader.load()
-        if path:  # only once it loaded: a bad path must not break every later cell
-            self.model_path = path
-        print(f"Loaded {model.path.name} (n_ctx {model.config.n_ctx}, "
-              f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
-
-    def cmd_unload(self, _: str) -> None:
-        print("Model unloaded." if models.unload() else "No model was loaded.")
-
-    def cmd_config(self, _: str) -> None:
-        for name in sorted(self.trait_names(config=True)):
-            print(f"QwenMagics.{name:<16} = {getattr(self, name)!r}")
-
-    def cmd_pull(self, rest: str) -> None:
-        from ..providers.local.pull import pull
-
-        source = rest or "auto"
-        pull(source)
-
-    def cmd_panel(self, _: str) -> Any:
-        # The panel finds these magics' defaults through the session (registered at
-        # %load_ext), not through this object: it never imports this module.
-        from ..widgets import QwenPanel
-
-        return QwenPanel()
-
-    def cmd_insert(self, _: str) -> None:
-        code = session.current().last_code
-        if not code:
-            raise UsageError("The panel has produced no code yet; press Generate in `%qwen panel` first.")
-        insert_code_cell(self.shell, code)
-
-
-class _TerminalSink(TextIOSink):
-    """Terminal IPython: tokens printed as they come, stats after."""
-
-    def __init__(self, footer: bool) -> None:
-        super().__init__(None)
-        self.footer = footer
-
-    def on_finish(self, result: GenerationResult) -> None:
-        super().on_finish(result)
-        if result.finish_reason == "cancelled":
-            print("[interrupted — nothing inserted]", file=sys.stderr)
-        elif self.footer:
-            print(f"[{result.stats_line()}]", file=sys.stderr)
-
-
-def is_subcommand(command: str, rest: str) -> bool:
-    """Whether ``%qwen <command> <rest>`` is a subcommand or a prompt starting with that word.
-
-    "%qwen help me parse dates" and "%qwen load a CSV into pandas" are prompts; "%qwen help"
-    and "%qwen load models/x.gguf" are subcommands.
-    """
-    if command == "load":
-        return not rest or rest.endswith(".gguf") or "/" in rest
-    if command == "pull":
-        return rest in ("", "auto", "hub", "pypi-mirror")
-    return not rest
-
-
-def one_line_cells(lines: list[str]) -> list[str]:
-    """Let ``%%qwen write hello world`` be a whole cell.
-
-    IPython refuses a cell magic whose body is empty, so a cell holding only the magic line
-    is rewritten to a line magic that runs the same code path with an empty body — but only
-    when that line holds prompt words (or asks for --help). ``%%qwen -n 400`` alone is the
-    start of a cell whose prompt follows as its body: terminal IPython must keep reading it.
-    """
-    if not lines or not lines[0].startswith("%%qwen ") or "".join(lines[1:]).strip():
-        return lines
-    line = lines[0][len("%%qwen "):].rstrip("\n")
-    try:
-        options, words = split_line(line)
-    except UsageError:
-        return ["%qwen_oneline " + line + "\n"]  # the magic reports the bad option
-    if words.strip() or {"-h", "--help"} & set(options):
-        return ["%qwen_oneline " + line + "\n"]
-    return lines
+        """A ``%%qwen <prompt>`` cell with no body, rewritten by :func:`.grammar.one_line_cells`."""
+        self.qwen_cell(line, None)
 
 
 @dataclass(frozen=True)

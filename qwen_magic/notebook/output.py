@@ -3,18 +3,24 @@
 Rendering is the front end's job; this sink only sends updates (throttled by the streamer's
 ThrottledSink) and, at the end, the final Markdown with the stats footer and the provenance
 record in the output's metadata, so a saved notebook says what produced each answer.
+Terminal IPython, which cannot update an output in place, gets the tokens printed instead.
+:func:`cell_output` picks one of the two for a cell.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from typing import Any
 
 from IPython.display import display
 
 from ..providers.base import PromptRead
 from ..result import GenerationResult
-from ..streaming import BaseSink
+from ..streaming import BaseSink, Sink, TextIOSink, ThrottledSink
+from .insert import is_terminal
 
 CURSOR = "▌"
 # Reading this many new prompt tokens takes a second or more (prompt rates: docs/performance.md),
@@ -79,3 +85,54 @@ class NotebookSink(BaseSink):
                      for mime, body in shown.items()}
         metadata = self.metadata(result) if self.metadata else {}
         self.handle.update(shown, raw=True, metadata=metadata)
+
+
+class TerminalSink(TextIOSink):
+    """Terminal IPython: tokens printed as they come, stats after."""
+
+    def __init__(self, footer: bool) -> None:
+        super().__init__(None)
+        self.footer = footer
+
+    def on_finish(self, result: GenerationResult) -> None:
+        super().on_finish(result)
+        if result.finish_reason == "cancelled":
+            print("[interrupted — nothing inserted]", file=sys.stderr)
+        elif self.footer:
+            print(f"[{result.stats_line()}]", file=sys.stderr)
+
+
+def provenance(result: GenerationResult) -> dict[str, Any]:
+    """The record a notebook saves with an answer (the final output's metadata)."""
+    return {"qwen_magic": {
+        "version": package_version("qwen-magic"),
+        **result.provenance,
+        **(result.config.as_dict() if result.config else {}),
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "finish_reason": result.finish_reason,
+    }}
+
+
+@dataclass(frozen=True)
+class CellOutput:
+    """Where one ``%%qwen`` cell's answer goes: the sink the streamer feeds, and a status line
+    for what happens before the answer ("⏳ loading the model…"; an empty message clears it)."""
+
+    sink: Sink
+    status: Callable[[str], None]
+
+
+def _print_status(message: str) -> None:
+    if message:
+        print(message, file=sys.stderr)
+
+
+def cell_output(shell: Any, fmt: str, footer: bool, update_interval: float) -> CellOutput:
+    """The output of a cell in ``shell``: in a notebook (any shell but terminal IPython) a
+    :class:`NotebookSink` behind a :class:`ThrottledSink`, in terminal IPython a
+    :class:`TerminalSink`."""
+    if is_terminal(shell):
+        return CellOutput(TerminalSink(footer), _print_status)
+    inner = NotebookSink(fmt, footer, provenance)
+    return CellOutput(ThrottledSink(inner, update_interval), inner.status)

@@ -51,7 +51,8 @@ def wait_for_model(provider: Any, cancel: threading.Event,
         while lock.locked():
             if cancel.wait(0.1):
                 return False
-    if getattr(provider, "loader", None) is not None and provider.loader.cached() is None:
+    loader = api.local_loader(provider)
+    if loader is not None and loader.cached() is None:
         say("◌ loading the model (first use in this kernel)…", "info")
     return not cancel.is_set()
 

@@ -35,7 +35,8 @@ def test_demo_notebooks_are_committed_without_outputs():
 def test_notebook_runs_streams_and_inserts_compilable_code(path, model_path, monkeypatch):
     monkeypatch.setenv("QWEN_MAGIC_MODEL", str(model_path))
     nb = nbformat.read(path, as_version=4)
-    nb.cells.append(new_code_cell("from qwen_magic import loader\nprint('load_count', loader.load_count)"))
+    nb.cells.append(new_code_cell("from qwen_magic.providers.local import models\n"
+                                  "print('load_count', models.load_count)"))
     client = StreamingNotebookClient(nb, timeout=900, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()

@@ -60,7 +60,8 @@ def test_interrupt_stops_generation_keeps_partial_and_the_next_cell_works(model_
         reply, messages = execute(client, "%%qwen -t 0 -n 40 write hello world in python")
         assert reply["status"] == "ok"
         assert any(p.get("source") == "set_next_input" for p in reply.get("payload", []))
-        reply, messages = execute(client, "from qwen_magic import loader; print(loader.load_count)")
+        reply, messages = execute(
+            client, "from qwen_magic.providers.local import models; print(models.load_count)")
         text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         assert text.strip() == "1"  # the model was never reloaded
     finally:

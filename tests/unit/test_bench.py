@@ -9,7 +9,6 @@ the product's private names).
 from __future__ import annotations
 
 import ast
-import inspect
 import weakref
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from qwen_magic.bench.runners import (
     RecordingPublisher,
     Sample,
     decode_rate,
-    sink_chain,
+    sink_name,
     speculative_stats,
 )
 from qwen_magic.bench.scenarios import SCENARIOS, summarize_deterministic, summarize_paths
@@ -303,18 +302,24 @@ class Inner(BaseSink):
         self.publisher.publish({"text/plain": text}, update=True)
 
 
-def test_the_publisher_names_the_sinks_that_delivered_the_answer():
+def test_the_publisher_times_the_answer_text_not_the_status_lines():
     publisher = RecordingPublisher()
     publisher.publish({"text/plain": "⏳ loading the model…"})
-    assert publisher.sink_chain is None  # a status line is not the answer
+    assert not publisher.showed_answer  # a status line is not the answer
+    assert publisher.answer_times() == (None, None, 0)
     sink = ThrottledSink(Inner(publisher), interval=0.0)
     sink.on_text("a", "a")
     sink.on_text("b", "ab")
-    assert publisher.sink_chain == "ThrottledSink(Inner)"
+    assert publisher.showed_answer
     first, last, updates = publisher.answer_times()
     assert updates == 2 and first is not None and last is not None and first <= last
     assert publisher.bytes > 0
-    assert sink_chain(inspect.currentframe()) is None  # no sink on this test's own stack
+
+
+def test_a_sink_is_named_with_the_sinks_it_passes_text_to():
+    assert sink_name(ThrottledSink(Inner(RecordingPublisher()))) == "ThrottledSink(Inner)"
+    assert sink_name(ThrottledSink(ThrottledSink(BaseSink()))) == "ThrottledSink(ThrottledSink(BaseSink))"
+    assert sink_name(BaseSink()) == "BaseSink"
 
 
 def test_the_magic_path_runs_a_real_cell_through_the_notebook_display(shell):

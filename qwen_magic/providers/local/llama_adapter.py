@@ -22,7 +22,7 @@ tokens (``generate`` samples a fully cached prompt at once only when they do).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 
@@ -183,7 +183,7 @@ class LlamaAdapter:
         """The seed of the next :meth:`generate` or :meth:`new_sampler`."""
         self.llama.set_seed(seed)
 
-    def generate(self, tokens: Sequence[int], **sampling: Any) -> Iterator[int]:
+    def generate(self, tokens: Sequence[int], **sampling: Any) -> Generator[int, None, None]:
         """``Llama.generate``: keeps the longest common prefix of the live tokens and
         ``tokens``, reads the rest, then yields sampled tokens until closed. ``sampling``
         are its keyword arguments (``top_k``, ``temp``, ...)."""

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ... import settings
 from ...config import DEFAULT_MODEL_FILE, ModelConfig
@@ -123,7 +123,7 @@ def _check_hyperparameters(path: Path, info: GgufInfo) -> None:
             f"Download a fresh copy with `{PULL_HINT}`."
         )
 
-    def is_int(value: Any) -> bool:
+    def is_int(value: Any) -> TypeGuard[int]:  # whatever the header holds, not what GgufInfo says
         return isinstance(value, int) and not isinstance(value, bool)
 
     blocks = info.block_count

@@ -1,0 +1,147 @@
+"""The ``%qwen`` subcommands: plain functions and the table that names them.
+
+As in IPython's own ``storemagic.py``, the logic sits in functions beside the one small
+``Magics`` class; as in jupyter-ai's magics, the line magic hands them a parse result
+(:func:`parse`) rather than deciding anything itself. A subcommand sees the magics only
+through :class:`Host` — the few things it needs of them — so this module does not import
+:mod:`.magics` (which imports it).
+
+A new subcommand is a function ``(host, rest)`` here, one entry in :data:`COMMANDS`, and a
+line in :data:`.grammar.LINE_HELP`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from IPython.core.error import UsageError
+
+from .. import api, session
+from ..providers.base import Provider
+from ..providers.fallback import FallbackProvider
+from ..providers.local import models
+from .grammar import LINE_HELP
+from .insert import insert_code_cell
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+
+class Host(Protocol):
+    """What a subcommand uses of the magics that run it (:class:`.magics.QwenMagics`)."""
+
+    model_path: str | None
+
+    @property
+    def ipython(self) -> InteractiveShell: ...
+
+    def get_provider(
+        self, path: str | None = None, *, kind: str | None = None, base_url: str | None = None
+    ) -> Provider: ...
+
+    def status_info(self) -> dict[str, Any]: ...
+
+    def trait_names(self, **metadata: Any) -> list[str]: ...
+
+
+Handler = Callable[[Host, str], Any]
+
+
+def cmd_help(host: Host, rest: str) -> None:
+    print(LINE_HELP)
+
+
+def cmd_status(host: Host, rest: str) -> None:
+    for key, value in host.status_info().items():
+        print(f"{key:<15} {value}")
+
+
+def cmd_load(host: Host, path: str) -> None:
+    provider = host.get_provider(path or None, kind="local")  # `load` is about this kernel
+    if isinstance(provider, FallbackProvider):
+        raise provider.error
+    loader = api.local_loader(provider)
+    if loader is None:  # only when get_provider is replaced (tests): nothing to load here
+        raise UsageError(f"%qwen load: the {provider.name} provider loads no model in this kernel.")
+    model = loader.load()
+    if path:  # only once it loaded: a bad path must not break every later cell
+        host.model_path = path
+    print(f"Loaded {model.path.name} (n_ctx {model.config.n_ctx}, "
+          f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
+
+
+def cmd_unload(host: Host, rest: str) -> None:
+    print("Model unloaded." if models.unload() else "No model was loaded.")
+
+
+def cmd_config(host: Host, rest: str) -> None:
+    for name in sorted(host.trait_names(config=True)):
+        print(f"QwenMagics.{name:<16} = {getattr(host, name)!r}")
+
+
+def cmd_pull(host: Host, rest: str) -> None:
+    from ..providers.local.pull import pull
+
+    pull(rest or "auto")
+
+
+def cmd_panel(host: Host, rest: str) -> Any:
+    # The panel finds the magics' defaults through the session (registered at %load_ext),
+    # not through the magics: it never imports the notebook package.
+    from ..widgets import QwenPanel
+
+    return QwenPanel()
+
+
+def cmd_insert(host: Host, rest: str) -> None:
+    code = session.current().last_code
+    if not code:
+        raise UsageError("The panel has produced no code yet; press Generate in `%qwen panel` first.")
+    insert_code_cell(host.ipython, code)
+
+
+#: Every ``%qwen`` subcommand by name (LINE_HELP describes them).
+COMMANDS: dict[str, Handler] = {
+    "status": cmd_status, "load": cmd_load, "unload": cmd_unload, "config": cmd_config,
+    "pull": cmd_pull, "help": cmd_help, "panel": cmd_panel, "insert": cmd_insert,
+}
+
+
+def is_subcommand(command: str, rest: str) -> bool:
+    """Whether ``%qwen <command> <rest>`` is a subcommand or a prompt starting with that word.
+
+    "%qwen help me parse dates" and "%qwen load a CSV into pandas" are prompts; "%qwen help"
+    and "%qwen load models/x.gguf" are subcommands.
+    """
+    if command not in COMMANDS:
+        return False
+    if command == "load":
+        return not rest or rest.endswith(".gguf") or "/" in rest
+    if command == "pull":
+        return rest in ("", "auto", "hub", "pypi-mirror")
+    return not rest
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A ``%qwen`` line that names a subcommand: its handler and the rest of the line."""
+
+    name: str
+    rest: str
+
+    def run(self, host: Host) -> Any:
+        return COMMANDS[self.name](host, self.rest)
+
+
+def parse(line: str) -> Subcommand | None:
+    """The subcommand ``%qwen <line>`` runs, or None when the line is a one-line prompt."""
+    command, _, rest = line.strip().partition(" ")
+    rest = rest.strip()
+    if not command:
+        raise UsageError("%qwen needs a subcommand or a prompt; `%qwen help` lists them.")
+    return Subcommand(command, rest) if is_subcommand(command, rest) else None
+
+
+__all__ = ["COMMANDS", "Handler", "Host", "Subcommand", "is_subcommand", "parse"]

@@ -22,7 +22,7 @@ tokens (``generate`` samples a fully cached prompt at once only when they do).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 

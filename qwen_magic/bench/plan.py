@@ -9,7 +9,7 @@ from typing import TypeVar
 from ..config import GenerationConfig
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
-SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits")
+SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion")
 
 T = TypeVar("T")
 
@@ -29,6 +29,8 @@ class Plan:
     probes: int = 2
     raw_alternating: bool = True
     control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
+    completion_single: int = 30  # FIM holes of each kind scored (bench/holes.py)
+    completion_multi: int = 30
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
     edit_rounds: int | None = None
 
@@ -37,7 +39,7 @@ class Plan:
         return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
                    probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
-                   edit_rounds=2)
+                   edit_rounds=2, completion_single=4, completion_multi=4)
 
     def rounds_for(self, section: str) -> int:
         chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)

@@ -51,6 +51,21 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
     match = value_at(report, "edits", "match")
     out["speculative_matches_plain"] = goal(
         None if match is None else f"{match['identical']}/{match['total']}", None, "reported")
+    warm = value_at(report, "completion", "latency", "warm_ttft_s", "0", "median")
+    out["completion_warm_ttft_s"] = goal(warm, None if warm is None else warm <= 0.25, "<= 0.25")
+    prefill = value_at(report, "completion", "latency", "prefill_vs_warm")
+    out["completion_prefill_vs_warm"] = goal(prefill, None if prefill is None else prefill <= 1.5,
+                                             "<= 1.5")
+    keys = ("exact_match", "parses", "edit_similarity")
+    for kind, margin in (("single", 0.0), ("multi", 0.05)):
+        scores = value_at(report, "completion", "quality", kind)
+        met = None
+        if scores and {"product", "naive"} <= set(scores):
+            product, naive = scores["product"], scores["naive"]
+            met = (all(product[k] >= naive[k] for k in keys)
+                   and product["edit_similarity"] >= naive["edit_similarity"] + margin)
+        out[f"completion_{kind}_quality"] = goal(
+            scores, met, "product >= naive on all three" + (", similarity +0.05" if margin else ""))
     return out
 
 
@@ -130,6 +145,23 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"  on/off      TTFT ×{mmm(det['ttft_ratio_on_vs_off'])}, "
                      f"on−off {mmm(det['ttft_delta_on_minus_off_s'], 3)} s; "
                      f"same text {det['same_text']}/{det['trials']}")
+        lines.append("")
+    comp = report.get("completion")
+    if comp:
+        lat = comp["latency"]
+        lines.append(f"completion as you type: a {lat['context_tokens']}-token notebook context "
+                     f"({lat['cells']} cells), time to the first ghost text")
+        for after, node in lat["warm_ttft_s"].items():
+            lines.append(f"  warm, {after:>3} tokens after the cursor  {mmm(node, 3)} s")
+        lines.append(f"  cold (nothing cached)           {mmm(lat['cold_ttft_s'], 3)} s")
+        new_cell = lat["after_new_cell_ttft_s"]
+        lines.append(f"  after a new cell: prefilled {mmm(new_cell['prefill'], 3)} s, "
+                     f"not {mmm(new_cell['no_prefill'], 3)} s; prefilled/warm "
+                     f"{num(lat.get('prefill_vs_warm'))}×")
+        for kind, by_who in comp["quality"].items():
+            for who, q in by_who.items():
+                lines.append(f"  {kind:<6} {who:<8} {q['holes']} holes: exact {q['exact_match']:.2f}, "
+                             f"parses {q['parses']:.2f}, similarity {q['edit_similarity']:.2f}")
         lines.append("")
     alt = report.get("alternating")
     if alt:

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import GenerationConfig
 from ..providers.base import GenerationRequest
 from ..providers.local.provider import QwenLocalProvider, prefix_cache_for
+from .completion import completion
 from .plan import Plan, greedy, rotated
 from .prompts import (
     CONTEXT_QUESTIONS,
@@ -298,5 +299,5 @@ def control(bench: Bench, progress: Progress) -> dict[str, Any]:
 #: Each section's runner, by its ``--only`` name (plan.SECTIONS).
 SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
-    "alternating": alternating, "edits": edits,
+    "alternating": alternating, "edits": edits, "completion": completion,
 }

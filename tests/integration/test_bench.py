@@ -185,3 +185,24 @@ def test_speculative_decoding_drafts_and_is_reproducible(provider):
     assert spec is not None and spec["drafted"] >= spec["accepted"] > 0
     assert "speculative" not in TokenStreamer(provider).run(GenerationRequest.from_prompt(
         EDIT_REQUESTS[0], config.replace(speculative="off", max_tokens=8))).provenance
+
+
+def test_quick_json_measures_completion_quality_and_latency(report):
+    comp = report["completion"]
+    for kind in ("single", "multi"):
+        for who in ("product", "naive"):
+            q = comp["quality"][kind][who]
+            assert q["holes"] >= 1
+            assert 0 <= q["exact_match"] <= 1 and 0 <= q["parses"] <= 1
+            assert 0 <= q["edit_similarity"] <= 1
+    lat = comp["latency"]
+    assert lat["context_tokens"] > 100 and lat["cells"] > 3
+    assert set(lat["warm_ttft_s"]) == {"0", "50", "200"}
+    for node in (*lat["warm_ttft_s"].values(), lat["cold_ttft_s"],
+                 *lat["after_new_cell_ttft_s"].values()):
+        _stats(node)
+    # Warm reads only what was typed; cold reads the whole context.
+    assert lat["warm_ttft_s"]["0"]["median"] < lat["cold_ttft_s"]["median"]
+    for name in ("completion_warm_ttft_s", "completion_prefill_vs_warm",
+                 "completion_single_quality", "completion_multi_quality"):
+        assert {"value", "target", "met"} <= set(report["goals"][name])

@@ -1,0 +1,140 @@
+"""The ``completion`` section: fill-in-the-middle quality and the time to the first ghost text.
+
+Quality: holes cut from the standard library (:mod:`.holes`), filled by the product
+(``QwenLocalProvider.complete``: its FIM layout and stop rules) and by a naive baseline — the
+bare FIM prompt to raw llama-cpp-python, greedy, cut at the first newline — scored by exact
+match, "the code around the hole still parses" and edit similarity.
+
+Latency, with a notebook context of about ``plan.context_tokens`` read beforehand: the time
+from the request to the first shown piece of text, warm (a few characters typed since the
+last request) with 0, 50 and 200 tokens after the cursor, cold (nothing cached), and after a
+new cell was added — with background prefill (what the kernel does when the cell ran) and
+without it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..completion import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, CompletionRequest, prefill_text
+from .holes import Hole, make_holes, score
+from .prompts import build_context
+from .stats import stats
+
+Progress = Callable[[str], None]
+SUFFIX_CURVE = (0, 50, 200)
+TYPED = ("result = summarize(fr", "ame, by=")  # the cursor at the end of the cell
+
+
+def notebook_cells(bench: Any, target_tokens: int) -> list[str]:
+    """The bench's analysis notebook, as cells (the layout a front end sends)."""
+    text = build_context("analysis", target_tokens, bench.count)
+    code = text.split("```python\n", 1)[1].split("\n```", 1)[0]
+    return [cell for cell in code.split("\n\n") if cell.strip()]
+
+
+def suffix_of(bench: Any, tokens: int) -> str:
+    """About ``tokens`` tokens of code below the cursor."""
+    if not tokens:
+        return ""
+    lines, text = [], ""
+    n = 0
+    while bench.count(text) < tokens:
+        n += 1
+        lines.append(f"print(summary_{n}.describe())  # check {n}")
+        text = "\n\n" + "\n".join(lines) + "\n"
+    return text
+
+
+def naive(bench: Any, hole: Hole, max_tokens: int) -> str:
+    """The baseline: the bare FIM prompt, greedy, cut at the first newline."""
+    llm = bench.raw.llm
+    prompt = f"{FIM_PREFIX}{hole.prefix}{FIM_SUFFIX}{hole.suffix}{FIM_MIDDLE}"
+    out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0, top_k=1)
+    text = str(out["choices"][0]["text"])
+    return text.split("\n", 1)[0]
+
+
+def quality(bench: Any, n_single: int, n_multi: int, progress: Progress) -> dict[str, Any]:
+    provider = bench.provider
+    rows: dict[str, dict[str, list[Any]]] = {}
+    holes = make_holes(n_single, n_multi)
+    for i, hole in enumerate(holes, 1):
+        if i % 10 == 0:
+            progress(f"completion quality: {i}/{len(holes)} holes")
+        product = provider.complete(CompletionRequest(hole.prefix, hole.suffix, max_tokens=64),
+                                    threading.Event(), lambda _: None).text
+        for who, text in (("product", product), ("naive", naive(bench, hole, 64))):
+            got = score(hole, text)
+            cell = rows.setdefault(hole.kind, {}).setdefault(who, [])
+            cell.append(got)
+    out: dict[str, Any] = {}
+    for kind, by_who in rows.items():
+        out[kind] = {who: {
+            "holes": len(scores),
+            "exact_match": sum(s.exact for s in scores) / len(scores),
+            "parses": sum(s.parses for s in scores) / len(scores),
+            "edit_similarity": statistics.mean(s.similarity for s in scores),
+        } for who, scores in by_who.items()}
+    return out
+
+
+def _ttft(bench: Any, prefix: str, suffix: str, cells: list[str]) -> float | None:
+    request = CompletionRequest(prefix, suffix, tuple(cells), max_tokens=16,
+                                context_chars=_budget(bench))
+    return bench.provider.complete(request, threading.Event(), lambda _: None).ttft_s
+
+
+def _budget(bench: Any) -> int:
+    """Room for the whole bench notebook: the measurement is of reading it, not cutting it."""
+    return int(bench.plan.context_tokens * 8)
+
+
+def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) -> dict[str, Any]:
+    provider = bench.provider
+    cells = notebook_cells(bench, context_tokens)
+    context = prefill_text(cells, _budget(bench))
+    out: dict[str, Any] = {"context_tokens": bench.count(context), "cells": len(cells)}
+    warm: dict[int, list[float]] = {n: [] for n in SUFFIX_CURVE}
+    cold: list[float] = []
+    prefilled: list[float] = []
+    unprefilled: list[float] = []
+    for trial in range(rounds):
+        progress(f"completion latency: trial {trial + 1}/{rounds}")
+        for n in SUFFIX_CURVE:
+            suffix = suffix_of(bench, n)
+            _ttft(bench, TYPED[0], suffix, cells)  # the request before: typing goes on
+            value = _ttft(bench, TYPED[0] + TYPED[1], suffix, cells)
+            if value is not None:
+                warm[n].append(value)
+        bench.reset("api")
+        value = _ttft(bench, TYPED[0] + TYPED[1], "", cells)
+        if value is not None:
+            cold.append(value)
+        # A new cell ran: with prefill, the kernel reads the grown context while idle.
+        grown = [*cells, f"summary_{trial} = frame.groupby('region').agg(['mean', 'max'])"]
+        for with_prefill, bucket in ((True, prefilled), (False, unprefilled)):
+            _ttft(bench, TYPED[0], "", cells)  # back to the old notebook, warm
+            if with_prefill:
+                provider.prefill(prefill_text(grown, _budget(bench)), threading.Event())
+            value = _ttft(bench, TYPED[0] + TYPED[1], "", grown)
+            if value is not None:
+                bucket.append(value)
+    out["warm_ttft_s"] = {str(n): stats(values) for n, values in warm.items()}
+    out["cold_ttft_s"] = stats(cold)
+    out["after_new_cell_ttft_s"] = {"prefill": stats(prefilled), "no_prefill": stats(unprefilled)}
+    warm0 = statistics.median(warm[0]) if warm[0] else None
+    if warm0 and prefilled:
+        out["prefill_vs_warm"] = statistics.median(prefilled) / warm0
+    return out
+
+
+def completion(bench: Any, progress: Progress) -> dict[str, Any]:
+    plan = bench.plan
+    return {
+        "quality": quality(bench, plan.completion_single, plan.completion_multi, progress),
+        "latency": latency(bench, plan.rounds_for("context"), plan.context_tokens, progress),
+    }

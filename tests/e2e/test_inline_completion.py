@@ -307,14 +307,15 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
     run_all_above(notebook, last)
 
     notebook.type_in(last, "def circumference(r):")
-    notebook.page.keyboard.press("Enter")  # JupyterLab indents the body: the cursor is there
+    notebook.page.keyboard.press("Enter")  # JupyterLab indents the body
+    notebook.page.keyboard.type("return ", delay=40)
     ghost = notebook.wait_ghost_text(timeout=120_000)  # the first read of the context is cold
     assert ghost.strip(), "no ghost text"
     shoot("14-inline-ghost-text-real-model")
-    typed = notebook.source(last)
+    typed = "def circumference(r):\n    return "  # (the editor's text shows the ghost too)
     notebook.accept_ghost_text()
     source = notebook.source(last)
-    assert source.startswith("def circumference(r):\n") and len(source) > len(typed)
+    assert source.startswith(typed) and len(source) > len(typed)
     assert ghost.strip().splitlines()[0] in source
     cell = notebook.cells()[last]
     assert cell["prompt"].strip() in ("[ ]:", "") and cell["outputs"] == 0  # never run
@@ -327,10 +328,11 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
     notebook.page.keyboard.press("Enter")
     notebook.page.keyboard.type("def area_of_ring(outer, inner):", delay=40)
     notebook.page.keyboard.press("Enter")
+    notebook.page.keyboard.type("return ", delay=40)
     traffic.wait_for(lambda: any(r["type"] == "chunk" for r in replies()[-3:]), timeout=60_000,
                      what="a chunk of the next completion")
     streaming = [r for r in replies() if r["type"] == "chunk"][-1]["id"]
-    notebook.page.keyboard.type("return", delay=40)
+    notebook.page.keyboard.type("math", delay=40)
     traffic.wait_for(lambda: any(r["type"] == "done" and r["id"] == streaming
                                  for r in replies()), timeout=60_000, what="its done")
     done = next(r for r in replies() if r["type"] == "done" and r["id"] == streaming)

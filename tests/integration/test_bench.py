@@ -30,7 +30,7 @@ STATS = {"min", "median", "max", "n"}
 @pytest.fixture(scope="module")
 def report(model_path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli.main", "bench", "--quick", "--json",
+        [sys.executable, "-m", "qwen_magic.cli", "bench", "--quick", "--json",
          "--model", str(model_path)],
         capture_output=True, text=True, timeout=1800, check=False,
     )

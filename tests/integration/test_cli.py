@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import assert_parses_or_is_marked_cut
 
 pytestmark = pytest.mark.model
-CLI = [sys.executable, "-m", "qwen_magic.cli.main"]
+CLI = [sys.executable, "-m", "qwen_magic.cli"]
 
 
 def run(*args, input=None, env_model=None, timeout=300):

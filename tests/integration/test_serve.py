@@ -46,7 +46,7 @@ def free_port() -> int:
 
 def serve_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("qwen-magic")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "qwen_magic.cli.main"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "qwen_magic.cli"]
     return [*head, "serve", "--host", "127.0.0.1", "--port", str(port),
             "--n-ctx", "2048", "--threads", "2"]
 

@@ -281,7 +281,7 @@ def test_cli_with_a_bad_model_file(case: str, model_path: Path, tmp_path: Path) 
     make, error, fix = BAD_FILES[case]
     path = make(tmp_path, model_path)
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli.main", "generate", "--model", str(path), "hi"],
+        [sys.executable, "-m", "qwen_magic.cli", "generate", "--model", str(path), "hi"],
         capture_output=True, text=True, timeout=120,
     )
     from qwen_magic import errors

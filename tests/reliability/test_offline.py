@@ -148,7 +148,7 @@ def test_panel_generates_offline(kernel: Kernel, guard: tuple[dict[str, str], Pa
 
 def _offline_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*(UNSHARE or []), sys.executable, "-m", "qwen_magic.cli.main", *args],
+        [*(UNSHARE or []), sys.executable, "-m", "qwen_magic.cli", *args],
         capture_output=True, text=True, timeout=180, env={**os.environ, **env},
     )
 

@@ -143,7 +143,7 @@ def test_many_bad_cells_then_a_good_one(kernel: Kernel, baseline: int) -> None:
 ])
 def test_cli_bad_setting(args: list[str], code: int, fragment: str, model_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "qwen_magic.cli.main", "generate", "--model", str(model_path),
+        [sys.executable, "-m", "qwen_magic.cli", "generate", "--model", str(model_path),
          *args, "hi"],
         capture_output=True, text=True, timeout=120,
     )

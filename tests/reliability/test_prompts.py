@@ -46,7 +46,9 @@ def last_sent(kernel: Kernel) -> str:
 @pytest.mark.parametrize(("cell", "error", "fragment"), [
     ("%%qwen\n", "UsageError", "Did you mean the line magic %qwen"),
     ("%%qwen\n   \n\t\n", "ConfigError", "The prompt is empty: say what the code should do"),
-    ("%%qwen -t 0 -n 4", "ConfigError", "The prompt is empty"),
+    # Options alone start a cell whose prompt is its body (terminal IPython waits for it),
+    # so with no body IPython itself says what is missing.
+    ("%%qwen -t 0 -n 4", "UsageError", "Did you mean the line magic %qwen"),
     ("%qwen", "UsageError", "`%qwen help` lists them"),
     ("%qwen    ", "UsageError", "`%qwen help` lists them"),
     ("qwen_magic.generate('   ', provider=api_provider)", "ConfigError", "The prompt is empty"),

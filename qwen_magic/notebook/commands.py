@@ -116,27 +116,28 @@ def _last_failure(host: Host, what: str) -> Any:
     return failure
 
 
-def cmd_fix(host: Host, rest: str) -> Any:
+def cmd_fix(host: Host, rest: str) -> None:
     """The last failed cell, corrected by the model: a diagnosis, then the code as a new cell
     below (never run; the failed cell stays as it was)."""
     args, _ = parse_cell_args("")
-    return host.ask(fix_prompt(_last_failure(host, "fix")), args, literal=True)
+    host.ask(fix_prompt(_last_failure(host, "fix")), args, literal=True)  # shown live, no Out
 
 
-def cmd_explain(host: Host, rest: str) -> Any:
+def cmd_explain(host: Host, rest: str) -> None:
     """Cell ``In[N]`` (default: the last failed one) explained; nothing is inserted."""
     args, _ = parse_cell_args("")
     args.no_insert = True
     if not rest:
         failure = _last_failure(host, "explain")
-        return host.ask(explain_prompt(failure.source, failure), args, literal=True)
+        host.ask(explain_prompt(failure.source, failure), args, literal=True)
+        return
     number = int(rest)
     manager = host.ipython.history_manager
     history: list[str] = manager.input_hist_raw if manager is not None else []
     if not 0 < number < len(history) or not history[number].strip():
         raise UsageError(f"%qwen explain: there is no cell In[{number}] in this session.")
     failure = host.failures.by_count.get(number) if host.failures is not None else None
-    return host.ask(explain_prompt(history[number], failure), args, literal=True)
+    host.ask(explain_prompt(history[number], failure), args, literal=True)
 
 
 def cmd_new(host: Host, rest: str) -> None:

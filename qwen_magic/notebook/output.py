@@ -50,8 +50,10 @@ class NotebookSink(BaseSink):
         footer: bool = True,
         metadata: Callable[[GenerationResult], dict[str, Any]] | None = None,
         status: str = "⏳ thinking…",
+        note: str = "",
     ) -> None:
         self.fmt, self.footer, self.metadata = fmt, footer, metadata
+        self.note = note  # appended to the footer ("2 earlier turns dropped")
         self.handle = display(bundle(f"*{status}*", status), raw=True, display_id=True)
 
     def status(self, message: str) -> None:
@@ -73,7 +75,7 @@ class NotebookSink(BaseSink):
         if result.finish_reason == "cancelled":
             note = "⏹ interrupted — partial answer, nothing inserted"
         else:
-            note = result.stats_line() if self.footer else ""
+            note = " · ".join(p for p in (result.stats_line() if self.footer else "", self.note) if p)
         shown = render(result.text, self.fmt, result.code)
         markdown = shown.get("text/markdown")
         if markdown is not None and markdown.count("```") % 2:
@@ -90,16 +92,17 @@ class NotebookSink(BaseSink):
 class TerminalSink(TextIOSink):
     """Terminal IPython: tokens printed as they come, stats after."""
 
-    def __init__(self, footer: bool) -> None:
+    def __init__(self, footer: bool, note: str = "") -> None:
         super().__init__(None)
-        self.footer = footer
+        self.footer, self.note = footer, note
 
     def on_finish(self, result: GenerationResult) -> None:
         super().on_finish(result)
         if result.finish_reason == "cancelled":
             print("[interrupted — nothing inserted]", file=sys.stderr)
-        elif self.footer:
-            print(f"[{result.stats_line()}]", file=sys.stderr)
+        elif self.footer or self.note:
+            note = " · ".join(p for p in (result.stats_line() if self.footer else "", self.note) if p)
+            print(f"[{note}]", file=sys.stderr)
 
 
 def provenance(result: GenerationResult) -> dict[str, Any]:
@@ -128,11 +131,13 @@ def _print_status(message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def cell_output(shell: Any, fmt: str, footer: bool, update_interval: float) -> CellOutput:
+def cell_output(
+    shell: Any, fmt: str, footer: bool, update_interval: float, note: str = ""
+) -> CellOutput:
     """The output of a cell in ``shell``: in a notebook (any shell but terminal IPython) a
     :class:`NotebookSink` behind a :class:`ThrottledSink`, in terminal IPython a
     :class:`TerminalSink`."""
     if is_terminal(shell):
-        return CellOutput(TerminalSink(footer), _print_status)
-    inner = NotebookSink(fmt, footer, provenance)
+        return CellOutput(TerminalSink(footer, note), _print_status)
+    inner = NotebookSink(fmt, footer, provenance, note=note)
     return CellOutput(ThrottledSink(inner, update_interval), inner.status)

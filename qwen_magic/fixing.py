@@ -1,0 +1,69 @@
+"""The prompts of ``%qwen fix`` and ``%qwen explain``, built from a failed cell.
+
+Plain Python (no IPython import), so the unit tests build them from real exceptions without
+a kernel: the notebook side (``notebook/failures.py``) records what failed and hands in how
+to tell the user's cells from library code. A small model answers better from a short
+prompt, so the traceback is trimmed to what the user can act on: the frames of their cells,
+the innermost frame (where it broke, even inside a library), and the exception line. A
+SyntaxError has no frames, only its line and caret, which ``format_exception_only`` keeps.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Names a cell's file ("<ipython-input-3-…>" → "In[3]"), or None for any other file.
+CellLabel = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed cell: what the user ran and the trimmed error it raised."""
+
+    source: str
+    error: str  # the trimmed traceback: the user's frames, then the exception line
+    execution_count: int | None = None
+
+
+def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
+    """The part of ``exc``'s traceback that matters: cell frames, the last frame, the error."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines: list[str] = []
+    for index, frame in enumerate(frames):
+        label = cell_label(frame.filename)
+        if label is None and index != len(frames) - 1:
+            continue  # IPython's own run_code, library internals on the way down
+        where = label or frame.filename
+        lines.append(f'{where}, line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line.strip()}")
+    for line in traceback.format_exception_only(type(exc), exc):
+        if isinstance(exc, SyntaxError) and exc.filename:
+            line = line.replace(f'File "{exc.filename}"', cell_label(exc.filename) or "File")
+        lines.append(line.rstrip("\n"))
+    return "\n".join(lines)
+
+
+def fix_prompt(failure: Failure) -> str:
+    """Ask for a diagnosis paragraph, then the whole corrected cell in one code block."""
+    return (
+        "This notebook cell failed.\n\n"
+        f"```python\n{failure.source.strip()}\n```\n\n"
+        f"The error:\n```\n{failure.error.strip()}\n```\n\n"
+        "First say in one short paragraph what went wrong. Then give the whole corrected "
+        "cell in one ```python code block."
+    )
+
+
+def explain_prompt(source: str, failure: Failure | None = None) -> str:
+    """Ask what a cell does or, when it failed, why — no corrected code needed."""
+    text = f"Explain this notebook cell briefly.\n\n```python\n{source.strip()}\n```"
+    if failure is not None:
+        text += (f"\n\nIt failed with:\n```\n{failure.error.strip()}\n```\n\n"
+                 "Explain what the error means and what caused it.")
+    return text
+
+
+__all__ = ["CellLabel", "Failure", "explain_prompt", "fix_prompt", "trim_traceback"]

@@ -185,8 +185,8 @@ class StopRules:
     def _stops_before(self, char: str) -> bool:
         text = self.text
         if char == "\n":
-            if self.single_line and text.strip():
-                return True
+            if self.single_line:
+                return True  # the line being written ends here, even if nothing was written
             line = self._current_line()
             if self.suffix_line and line.strip() == self.suffix_line:
                 # The line just written is the one after the cursor: drop it and stop.

@@ -145,3 +145,7 @@ def test_indentation_the_user_typed_is_not_written_again() -> None:
     assert run("def f(n):\n    ", chars(body))[1] == "if n < 2:\n        return n\n    return n"
     # Only as much as was typed: deeper indentation stays.
     assert run("def f(n):\n  ", chars("    x = 1"))[1] == "  x = 1"
+
+
+def test_a_line_being_written_never_continues_on_the_next_line() -> None:
+    assert run("total = sum(", chars("\n    values)\n"))[1] == ""

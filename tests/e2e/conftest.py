@@ -212,6 +212,19 @@ def server_of(request: pytest.FixtureRequest) -> LabServer:
     return request.getfixturevalue(name)
 
 
+@pytest.fixture(autouse=True)
+def shut_down_kernels(request: pytest.FixtureRequest) -> Iterator[None]:
+    # One kernel per notebook, each with its own copy of the model: free them between tests
+    # so that the next test's generation has the CPU to itself.
+    server = server_of(request)
+    yield
+    for session in server.api("sessions"):
+        delete = urllib.request.Request(
+            f"{server.url}/api/sessions/{session['id']}", method="DELETE",
+            headers={"Authorization": f"token {server.token}"})
+        urllib.request.urlopen(delete, timeout=30).close()
+
+
 @pytest.fixture
 def page(browser: Any, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     server = server_of(request)

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import GENERATION_TIMEOUT_MS, ROOT, LabServer, Shooter, server_of
+from .conftest import GENERATION_TIMEOUT_MS, ROOT, LabServer, Shooter
 from .lab import NOTEBOOK, Notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
@@ -53,19 +52,6 @@ def ensure_quickstart(root: Path) -> str:
                                               "sorted lists")]
         nbformat.write(nb, root / "quickstart.ipynb")
     return "quickstart.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def shut_down_kernels(request: pytest.FixtureRequest) -> Any:
-    # One kernel per notebook, each with its own copy of the model: free them between tests
-    # so that the next test's generation has the CPU to itself.
-    server = server_of(request)
-    yield
-    for session in server.api("sessions"):
-        delete = urllib.request.Request(
-            f"{server.url}/api/sessions/{session['id']}", method="DELETE",
-            headers={"Authorization": f"token {server.token}"})
-        urllib.request.urlopen(delete, timeout=30).close()
 
 
 def normalized(code: str) -> str:

@@ -28,7 +28,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import LabServer, Shooter, server_of
+from .conftest import LabServer, Shooter
 from .lab import KernelTraffic, Notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -40,17 +40,6 @@ PLUGIN = "qwen-magic:inline-completer"
 SETTLE_MS = 1500
 
 CELLS_ABOVE = ["import math", "def area(r):\n    return math.pi * r ** 2"]
-
-
-@pytest.fixture(autouse=True)
-def shut_down_kernels(request: pytest.FixtureRequest) -> Any:
-    server = server_of(request)
-    yield
-    for session in server.api("sessions"):
-        delete = urllib.request.Request(
-            f"{server.url}/api/sessions/{session['id']}", method="DELETE",
-            headers={"Authorization": f"token {server.token}"})
-        urllib.request.urlopen(delete, timeout=30).close()
 
 
 class PageErrors:

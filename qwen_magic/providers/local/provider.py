@@ -148,15 +148,7 @@ class QwenLocalProvider:
     ) -> Iterator[StreamEvent]:
         seed = config.seed if config.seed is not None else _random_seed()
         llama.set_seed(seed)
-        generator = llama.generate(
-            tokens,
-            top_k=config.top_k,
-            top_p=config.top_p,
-            min_p=config.min_p,
-            temp=config.temperature,
-            repeat_penalty=config.repeat_penalty,
-            presence_penalty=config.presence_penalty,
-        )
+        generator = llama.generate(tokens, **sampling(config))
         yield from self._emit(llama, generator, config, cancel)
 
     def _decode_speculative(
@@ -170,11 +162,7 @@ class QwenLocalProvider:
         """
         seed = config.seed if config.seed is not None else _random_seed()
         llama.set_seed(seed)
-        sampler = llama.new_sampler(
-            top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
-            temp=config.temperature, repeat_penalty=config.repeat_penalty,
-            presence_penalty=config.presence_penalty,
-        )
+        sampler = llama.new_sampler(**sampling(config))
         # Keep at least one prompt token to evaluate: its logits give the first answer token.
         keep = min(common_prefix(llama.tokens(), tokens), len(tokens) - 1)
         llama.truncate(keep)
@@ -314,6 +302,13 @@ def _quoted_code_chars(text: str) -> int:
 
 _prefix_caches: weakref.WeakKeyDictionary[Any, PrefixStateCache] = weakref.WeakKeyDictionary()
 _prefix_lock = threading.Lock()
+
+
+def sampling(config: GenerationConfig) -> dict[str, Any]:
+    """llama-cpp-python's sampler arguments for ``config`` (plain and speculative paths)."""
+    return dict(top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
+                temp=config.temperature, repeat_penalty=config.repeat_penalty,
+                presence_penalty=config.presence_penalty)
 
 
 def _acquire(lock: threading.Lock, cancel: threading.Event) -> bool:

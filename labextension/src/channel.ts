@@ -54,6 +54,16 @@ export interface ICancelMessage {
   id: number;
 }
 
+/**
+ * frontend → kernel, after a cell ran: the code cells up to it, so that the kernel reads
+ * the grown notebook into the model's cache while idle (no answer).
+ */
+export interface IPrefillMessage {
+  type: 'prefill';
+  id: number;
+  cells: string[];
+}
+
 /** kernel → frontend */
 export type KernelReply =
   | { type: 'chunk'; id: number; text: string }
@@ -142,6 +152,16 @@ export class KernelChannel {
   }
 
   /**
+   * Tell the kernel the notebook grew. Only over a comm that is already open: a kernel
+   * that never answered a completion is not asked to open one on every execution.
+   */
+  prefill(id: number, cells: string[]): void {
+    if (this._comm && !this._comm.isDisposed) {
+      this._send({ type: 'prefill', id, cells });
+    }
+  }
+
+  /**
    * Stop a completion: nothing more of it is shown, and the kernel is told.
    */
   cancel(completion: Completion, outcome: Outcome = 'cancelled'): void {
@@ -193,7 +213,7 @@ export class KernelChannel {
     }
   }
 
-  private _send(message: ICompleteMessage | ICancelMessage): boolean {
+  private _send(message: ICompleteMessage | ICancelMessage | IPrefillMessage): boolean {
     const comm = this._comm;
     if (!comm || comm.isDisposed || this._kernel.isDisposed) {
       return false;

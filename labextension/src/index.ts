@@ -9,6 +9,7 @@
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICompletionProviderManager } from '@jupyterlab/completer';
+import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { QwenInlineProvider } from './provider';
@@ -36,6 +37,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     const provider = new QwenInlineProvider();
     manager.registerInlineProvider(provider);
+    // After a cell runs, the kernel may read the grown notebook while it is idle.
+    NotebookActions.executed.connect((_, { notebook, cell }) => {
+      const panel = notebook.parent;
+      if (panel instanceof NotebookPanel) {
+        provider.prefillAfter(panel, cell);
+      }
+    });
 
     if (settingRegistry) {
       settingRegistry

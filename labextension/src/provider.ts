@@ -143,6 +143,28 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
     this._channels.clear();
   }
 
+  /**
+   * A cell of `panel` ran: let its kernel prefill the context of the cell below (the code
+   * cells up to and including the one that ran).
+   */
+  prefillAfter(panel: NotebookPanel, ran: object): void {
+    const kernel = panel.sessionContext.session?.kernel;
+    const channel = kernel ? this._channels.get(kernel) : undefined;
+    if (!channel || channel.isDisposed) {
+      return;
+    }
+    const cells: string[] = [];
+    for (const cell of panel.content.widgets) {
+      if (cell.model.type === 'code') {
+        cells.push(cell.model.sharedModel.getSource());
+      }
+      if (cell === ran) {
+        break;
+      }
+    }
+    channel.prefill(++this._lastId, cells);
+  }
+
   private _channel(kernel: Kernel.IKernelConnection): KernelChannel {
     let channel = this._channels.get(kernel);
     if (!channel || channel.isDisposed) {

@@ -329,5 +329,16 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
     assert any(d == {"type": "cancel", "id": streaming}
                for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))) \
         or done["finish_reason"] in ("stop", "length")  # it may have finished first
+
+    # The user runs the cell: the kernel is sent the grown notebook to read while idle.
+    def prefills() -> list[dict[str, Any]]:
+        return [d for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))
+                if d.get("type") == "prefill"]
+
+    notebook.page.keyboard.press("Escape")
+    notebook.run_and_wait(last, timeout=60_000)
+    traffic.wait_for(prefills, timeout=30_000, what="a prefill after the run")
+    cells = prefills()[-1]["cells"]
+    assert cells[0] == "%load_ext qwen_magic" and cells[-1].startswith(typed), cells
     no_error_ui(page)
     errors.check()

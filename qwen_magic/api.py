@@ -11,14 +11,16 @@ import queue
 import random
 import threading
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import settings
+from .checked import check_and_repair
+from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
 from .errors import ConfigError, ModelNotFoundError
 from .options import GENERATION, GenerationConfig, ModelConfig, check_names, on
-from .providers.base import GenerationRequest, Provider
+from .providers.base import GenerationRequest, PromptRead, Provider
 from .providers.fallback import FallbackProvider
 from .providers.local.models import GgufModelLoader
 from .result import GenerationResult
@@ -134,8 +136,14 @@ def run(
     sinks: Iterable[Sink] = (),
     cancel: threading.Event | None = None,
     messages: list[dict[str, str]] | None = None,
+    examples: Sequence[Example] | None = None,
 ) -> GenerationResult:
-    """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason)."""
+    """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason).
+
+    With ``config.check`` the answer is then checked against ``examples`` (default: those
+    in ``prompt``) and repaired (:mod:`.checked`); without it nothing is run, and nothing
+    costs more than the answer.
+    """
     global last_result
     prompt = valid_text(check_prompt(prompt))
     if config.system:
@@ -149,9 +157,49 @@ def run(
     request = (
         GenerationRequest(messages, config) if messages else GenerationRequest.from_prompt(prompt, config)
     )
-    streamer = TokenStreamer(provider or get_provider(), sinks, cancel=cancel)
-    result = streamer.run(request)
+    provider = provider or get_provider()
+    if config.check:
+        found = extract_examples(prompt) if examples is None else examples
+        result = _run_checked(request, provider, list(sinks), cancel, found)
+    else:
+        result = TokenStreamer(provider, sinks, cancel=cancel).run(request)
     last_result = result
+    return result
+
+
+class _Unfinished(BaseSink):
+    """Passes on all but ``on_finish``: under ``--check`` an answer is final only once checked."""
+
+    def __init__(self, inner: Sink) -> None:
+        self.inner = inner
+
+    def on_prompt(self, event: PromptRead) -> None:
+        self.inner.on_prompt(event)
+
+    def on_text(self, delta: str, text: str) -> None:
+        self.inner.on_text(delta, text)
+
+
+def _run_checked(request: GenerationRequest, provider: Provider, sinks: list[Sink],
+                 cancel: threading.Event | None, examples: Sequence[Example]) -> GenerationResult:
+    """The answer, then its check and repairs, all streamed to ``sinks`` as they happen."""
+    held = [_Unfinished(sink) for sink in sinks]
+
+    def ask(messages: list[dict[str, str]], config: GenerationConfig) -> GenerationResult:
+        return TokenStreamer(provider, held, cancel=cancel).run(GenerationRequest(messages, config))
+
+    def say(message: str) -> None:
+        for sink in sinks:
+            sink.on_status(message)
+
+    result = ask(request.messages, request.config)
+    try:
+        if result.finish_reason != "cancelled" and not result.interrupted:
+            result = check_and_repair(result, request.messages, examples, ask, say=say)
+    finally:
+        say("")  # the progress lines go; the footer says how it ended
+        for sink in sinks:
+            sink.on_finish(result)
     return result
 
 

@@ -39,8 +39,8 @@ SURFACES: tuple[Surface, ...] = ("api", "cli", "magic", "trait", "panel")
 #: The usual home of a generation option; the panel has room for the most used ones only.
 FRONT_ENDS: tuple[Surface, ...] = ("api", "cli", "magic", "trait")
 #: ``slider``: a number; ``optional_int``: a "fixed <label>" checkbox and a number box;
-#: ``textarea``: text in a collapsed section.
-Widget = Literal["slider", "optional_int", "textarea"]
+#: ``textarea``: text in a collapsed section; ``checkbox``: a switch.
+Widget = Literal["slider", "optional_int", "textarea", "checkbox"]
 
 _KEY = "qwen_magic.option"
 
@@ -292,6 +292,12 @@ class GenerationConfig(_Checked):
     deterministic: bool = option(
         False, "the same text for the same request whatever ran before in this process "
         "(at temperature 0 or with a seed; docs/reproducibility.md)", surfaces=FRONT_ENDS)
+    # Opt-in, and the only path that runs generated code — in a separate, limited process,
+    # never in the kernel (qwen_magic/checking, docs/checking.md). Off, nothing is run.
+    check: bool = option(
+        False, "run the code against the examples in the request (>>> lines, asserts) in a "
+        "separate limited process; repair or resample it when they fail (docs/checking.md)",
+        surfaces=SURFACES, widget="checkbox", label="check against the examples")
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with ``changes`` applied; ``None`` values mean "keep the current one"."""

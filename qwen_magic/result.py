@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checking.outcome import CheckOutcome
 from .codeblocks import extract_code
 from .config import GenerationConfig
 
@@ -29,6 +30,7 @@ class GenerationResult:
     config: GenerationConfig | None = field(default=None, repr=False)
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
     interrupted: bool = field(default=False, repr=False)  # by KeyboardInterrupt, not Stop
+    check: CheckOutcome | None = field(default=None, repr=False)  # only with --check
 
     @property
     def code(self) -> str:
@@ -44,15 +46,21 @@ class GenerationResult:
         return f"cut at {limit} — incomplete"
 
     def cell_source(self) -> str:
-        """The code as a new cell holds it: a cut answer says so in its first line.
+        """The code as a new cell holds it: a cut or unverified answer says so first.
 
-        Code cut mid-way often does not parse, and nothing else in the cell would tell the
-        user why; an answer that was not cut never carries the line.
+        Code cut mid-way often does not parse, and code that failed the request's own
+        examples looks just like code that passed; nothing else in the cell would tell the
+        user. An answer that was neither never carries such a line.
         """
         code = self.code
-        if not self.cut or not code.strip():
+        if not code.strip():
             return code
-        return f"# qwen: {self._cut_note()}, raise -n to get the rest\n{code}"
+        marks = []
+        if self.check is not None and self.check.examples and not self.check.verified:
+            marks.append(f"# qwen: {self.check.line()} — review before use")
+        if self.cut:
+            marks.append(f"# qwen: {self._cut_note()}, raise -n to get the rest")
+        return "\n".join([*marks, code])
 
     def stats_line(self) -> str:
         """``128 tokens · 31.2 tok/s · first token 0.31 s`` — the footer under an answer."""
@@ -65,6 +73,8 @@ class GenerationResult:
         if self.finish_reason != "stop":
             parts.append({"length": self._cut_note(), "cancelled": "stopped"}.get(
                 self.finish_reason, self.finish_reason))
+        if self.check is not None:
+            parts.append(self.check.line())
         return " · ".join(parts)
 
     def __repr__(self) -> str:

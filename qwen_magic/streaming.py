@@ -27,6 +27,7 @@ class Sink(Protocol):
     def on_prompt(self, event: PromptRead) -> None: ...
     def on_text(self, delta: str, text: str) -> None: ...
     def on_finish(self, result: GenerationResult) -> None: ...
+    def on_status(self, message: str) -> None: ...
 
 
 class BaseSink:
@@ -41,6 +42,9 @@ class BaseSink:
     def on_finish(self, result: GenerationResult) -> None:
         pass
 
+    def on_status(self, message: str) -> None:
+        """A line about what happens between answers (``--check``: checking, repairing)."""
+
 
 class ListSink(BaseSink):
     """Keeps every delta, for tests and for callers that want the chunks themselves."""
@@ -49,6 +53,7 @@ class ListSink(BaseSink):
         self.chunks: list[str] = []
         self.prompt: PromptRead | None = None
         self.result: GenerationResult | None = None
+        self.statuses: list[str] = []
 
     def on_prompt(self, event: PromptRead) -> None:
         self.prompt = event
@@ -59,17 +64,30 @@ class ListSink(BaseSink):
     def on_finish(self, result: GenerationResult) -> None:
         self.result = result
 
+    def on_status(self, message: str) -> None:
+        self.statuses.append(message)
+
 
 class TextIOSink(BaseSink):
-    """Writes each delta to a terminal stream as it arrives (the CLI, terminal IPython)."""
+    """Writes each delta to a terminal stream as it arrives (the CLI, terminal IPython);
+    status lines go to stderr, each on a line of its own."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+        self._mid_line = False  # the text so far does not end with a newline
 
     def on_text(self, delta: str, text: str) -> None:
         out = self.stream or sys.stdout
         out.write(delta)
         out.flush()
+        self._mid_line = not text.endswith("\n")
+
+    def on_status(self, message: str) -> None:
+        if self._mid_line:
+            (self.stream or sys.stdout).write("\n")
+            self._mid_line = False
+        (self.stream or sys.stdout).flush()
+        print(f"[{message}]", file=sys.stderr, flush=True)
 
     def on_finish(self, result: GenerationResult) -> None:
         out = self.stream or sys.stdout
@@ -110,6 +128,10 @@ class ThrottledSink(BaseSink):
     def on_finish(self, result: GenerationResult) -> None:
         self._flush(self.clock())
         self.inner.on_finish(result)
+
+    def on_status(self, message: str) -> None:
+        self._flush(self.clock())
+        self.inner.on_status(message)
 
 
 _DONE = object()

@@ -65,3 +65,15 @@ class FakeProvider:
 
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "model": "fake.gguf"}
+
+
+class AnswersProvider(FakeProvider):
+    """Answers each request with the next of ``answers`` (whole texts), then repeats the last."""
+
+    def __init__(self, answers: Sequence[str]) -> None:
+        super().__init__(())
+        self.answers = list(answers)
+
+    def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
+        self.pieces = [self.answers[min(len(self.requests), len(self.answers) - 1)]]
+        yield from super().stream(request, cancel)

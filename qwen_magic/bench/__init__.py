@@ -13,11 +13,15 @@ Sections (the JSON keys):
   alternating     two long contexts in turn (panel vs cell)
   edits           edit requests: plain vs prompt-lookup speculative decoding, and how often
                   their temperature-0 outputs match
-  goals           each target of issue 5, met or not, from the numbers above
+  completion      fill-in-the-middle quality and time to the first ghost text (completion)
+  follow_up       %%qwen -c turns: time to first token against the conversation's length
+  check           the --check problem set: pass@1 plain vs checked, paired (only when named)
+  goals           each target, met or not, from the numbers above
 
 Modules (each imports only modules listed before it):
   plan, stats, prompts   what runs, how figures are summarised, the fixed prompts
   runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
+  problems               the --check problem set (TOML files and their loader)
   report, machine        goals and text tables; what the run records about the machine
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
@@ -41,7 +45,7 @@ from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
 from ..providers.local import models
 from ..providers.local.provider import QwenLocalProvider
 from .machine import loadavg, machine_info
-from .plan import SECTIONS, Plan
+from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
 from .probes import cold_load_and_memory
 from .report import format_sweep, format_table, goals
 from .runners import LoadWatch, MagicPath, RawPath
@@ -58,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
     parser.add_argument("--only", action="append", choices=SECTIONS,
-                        help="run only this section (repeatable); load and memory always run")
+                        help="run only this section (repeatable); load and memory always run; "
+                             "`check` (the --check problem set, ~1 h) runs only when named")
     parser.add_argument("--no-probes", action="store_true",
                         help="skip the fresh-process cold-load and peak-RSS probes")
     parser.add_argument("--model", help="path of a .gguf file (default: the search path)")
@@ -89,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         text = json.dumps(result, indent=2)
         table = format_sweep(result["sweep"]) if not args.json else text
     else:
-        result = run(plan, model_path, config, sections=args.only or SECTIONS,
+        result = run(plan, model_path, config, sections=args.only or DEFAULT_SECTIONS,
                      probes=not args.no_probes, progress=progress)
         result["quick"] = bool(args.quick)
         text = json.dumps(result, indent=2)

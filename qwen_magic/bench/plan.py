@@ -9,7 +9,11 @@ from typing import TypeVar
 from ..config import GenerationConfig
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
-SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion")
+SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
+            "follow_up", "check")
+#: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
+#: (about an hour on 2 cores), so it runs only when named: ``--only check``.
+DEFAULT_SECTIONS = tuple(section for section in SECTIONS if section != "check")
 
 T = TypeVar("T")
 
@@ -31,6 +35,9 @@ class Plan:
     control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
     completion_single: int = 30  # FIM holes of each kind scored (bench/holes.py)
     completion_multi: int = 30
+    follow_up_turns: int = 7  # %%qwen -c turns in one conversation (bench/checking.py)
+    follow_up_tokens: int = 128
+    check_problems: int | None = None  # problems per category (None: the whole set)
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
     edit_rounds: int | None = None
 
@@ -39,7 +46,8 @@ class Plan:
         return cls(rounds=3, short_prompts=1, short_tokens=32, context_tokens=400,
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
                    probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
-                   edit_rounds=2, completion_single=4, completion_multi=4)
+                   edit_rounds=2, completion_single=4, completion_multi=4,
+                   follow_up_turns=3, follow_up_tokens=32, check_problems=1)
 
     def rounds_for(self, section: str) -> int:
         chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)

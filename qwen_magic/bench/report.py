@@ -66,6 +66,13 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
                    and product["edit_similarity"] >= naive["edit_similarity"] + margin)
         out[f"completion_{kind}_quality"] = goal(
             scores, met, "product >= naive on all three" + (", similarity +0.05" if margin else ""))
+    growth = value_at(report, "follow_up", "last_over_first_follow_up")
+    out["follow_up_ttft_growth"] = goal(growth, None if growth is None else growth <= 1.5,
+                                        "last follow-up / first <= 1.5")
+    checked = value_at(report, "check", "all")
+    gain = None if checked is None else checked["checked_pass_at_1"] - checked["plain_pass_at_1"]
+    out["check_pass_at_1_gain"] = goal(gain, None if gain is None else gain >= 0.10,
+                                       ">= +0.10 (aim)")
     return out
 
 
@@ -162,6 +169,23 @@ def format_table(report: dict[str, Any]) -> str:
             for who, q in by_who.items():
                 lines.append(f"  {kind:<6} {who:<8} {q['holes']} holes: exact {q['exact_match']:.2f}, "
                              f"parses {q['parses']:.2f}, similarity {q['edit_similarity']:.2f}")
+        lines.append("")
+    follow = report.get("follow_up")
+    if follow:
+        lines.append("follow-ups (%%qwen -c), time to first token by turn")
+        for turn in follow["turns"]:
+            lines.append(f"  turn {turn['turn']}: prompt {turn['prompt_tokens']:>5} tokens "
+                         f"({turn['new_prompt_tokens']} new)  {turn['ttft_s']:.3f} s")
+        lines.append(f"  last/first follow-up {num(follow['last_over_first_follow_up'])}×")
+        lines.append("")
+    check = report.get("check")
+    if check:
+        lines.append("--check on the problem set (hidden tests judge; paired at fixed seeds)")
+        for name, row in {**check["categories"], "all": check["all"]}.items():
+            lines.append(f"  {name:<8} {row['problems']:>3} problems: plain {row['plain_pass_at_1']:.2f}, "
+                         f"--check {row['checked_pass_at_1']:.2f} (fixed {row['fixed']}, broken "
+                         f"{row['broken']}); +{row['check_s_median']:.1f} s median, "
+                         f"+{row['check_s_mean']:.1f} s mean")
         lines.append("")
     alt = report.get("alternating")
     if alt:

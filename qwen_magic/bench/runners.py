@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..api import generate
-from ..options import NO_INSERT, OPTIONS, OUT, GenerationConfig, ModelConfig, sampling_values
+from ..options import CONTINUE, NO_INSERT, OPTIONS, OUT, GenerationConfig, ModelConfig, sampling_values
 from ..providers.base import GenerationRequest, PromptRead, Provider
 from ..providers.local import models
 from ..providers.local.llama_adapter import LlamaAdapter
@@ -279,10 +279,12 @@ class MagicPath:
             return "none (no answer text was displayed)"
         return sink_name(output.sink)
 
-    def run(self, prompt: str, config: GenerationConfig) -> Sample:
+    def run(self, prompt: str, config: GenerationConfig, *, follow_up: bool = False) -> Sample:
         options = " ".join(f"{OPTIONS[name].long_flag} {value}"
                            for name, value in sampling_values(config).items())
         options += f" {NO_INSERT.long_flag} {OUT.long_flag} {RESULT_VARIABLE}"
+        if follow_up:
+            options += f" {CONTINUE.long_flag}"
         self.publisher.events.clear()
         started = time.perf_counter()
         outcome = self.shell.run_cell(f"%%qwen {options}\n{prompt}", store_history=False)

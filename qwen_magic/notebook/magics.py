@@ -20,6 +20,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 
 from .. import api, session, settings
+from ..checking.examples import extract_examples
 from ..errors import ConfigError, GenerationCancelled
 from ..options import GENERATION, MODEL_SETTINGS, GenerationConfig, ModelConfig, given, on
 from ..prompting import build_context, compose_prompt, interpolate
@@ -192,6 +193,8 @@ class QwenMagics(Magics, _OptionTraits):
             prompt = interpolate(prompt, namespace, self._notice)
         api.check_prompt(prompt)
         config = self.generation_config(**given(args, on("magic", GENERATION)))  # the cell's win
+        # --check runs the examples the user wrote, not asserts that --context brings along.
+        examples = extract_examples(prompt) if config.check else None
         if args.context:
             context = build_context(
                 self._previous_cells(), namespace, hidden=shell.user_ns_hidden,
@@ -214,8 +217,8 @@ class QwenMagics(Magics, _OptionTraits):
                     status("⏳ loading the model…")
                 elif model.lock.locked():
                     status("⏳ the model is busy with another generation (the panel?); waiting…")
-            result = api.run(
-                prompt, config, provider=provider, sinks=[output.sink], messages=messages)
+            result = api.run(prompt, config, provider=provider, sinks=[output.sink],
+                             messages=messages, examples=examples)
         except KeyboardInterrupt:
             # An interrupt that lands before the streamer takes over (it turns later ones
             # into a cancelled result): one line, not a traceback through the display code.

@@ -55,11 +55,21 @@ class NotebookSink(BaseSink):
         self.fmt, self.footer, self.metadata = fmt, footer, metadata
         self.note = note  # appended to the footer ("2 earlier turns dropped")
         self.handle = display(bundle(f"*{status}*", status), raw=True, display_id=True)
+        self.progress: Any = None  # a second line under the answer, while --check works
 
     def status(self, message: str) -> None:
         # An empty message clears the line: a failed cell shows only its one-line error.
         shown = bundle(f"*{message}*", message) if message else {"text/plain": ""}
         self.handle.update(shown, raw=True)
+
+    def on_status(self, message: str) -> None:
+        shown = bundle(f"*⏳ {message}*", message) if message else {"text/plain": ""}
+        if self.progress is None:
+            if not message:
+                return
+            self.progress = display(shown, raw=True, display_id=True)
+        else:
+            self.progress.update(shown, raw=True)
 
     def on_prompt(self, event: PromptRead) -> None:
         new = event.prompt_tokens - event.reused_tokens
@@ -75,7 +85,7 @@ class NotebookSink(BaseSink):
         if result.finish_reason == "cancelled":
             note = "⏹ interrupted — partial answer, nothing inserted"
         else:
-            note = " · ".join(p for p in (result.stats_line() if self.footer else "", self.note) if p)
+            note = " · ".join(p for p in (_footer(result, self.footer), self.note) if p)
         shown = render(result.text, self.fmt, result.code)
         markdown = shown.get("text/markdown")
         if markdown is not None and markdown.count("```") % 2:
@@ -100,9 +110,17 @@ class TerminalSink(TextIOSink):
         super().on_finish(result)
         if result.finish_reason == "cancelled":
             print("[interrupted — nothing inserted]", file=sys.stderr)
-        elif self.footer or self.note:
-            note = " · ".join(p for p in (result.stats_line() if self.footer else "", self.note) if p)
-            print(f"[{note}]", file=sys.stderr)
+        else:
+            note = " · ".join(p for p in (_footer(result, self.footer), self.note) if p)
+            if note:
+                print(f"[{note}]", file=sys.stderr)
+
+
+def _footer(result: GenerationResult, stats: bool) -> str:
+    """The stats line, or without stats just what ``--check`` found (asked for, so shown)."""
+    if stats:
+        return result.stats_line()
+    return result.check.line() if result.check is not None else ""
 
 
 def provenance(result: GenerationResult) -> dict[str, Any]:

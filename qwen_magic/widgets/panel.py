@@ -296,6 +296,8 @@ class QwenPanel(widgets.VBox):
             self._say("■ stopped — partial answer shown; Insert is off for a cut-off answer.")
         elif not result.code.strip():
             self._say("✓ done — the answer has no code to insert.")
+        elif result.check is not None:
+            self._say(("✓ " if result.check.verified else "⚠ ") + result.check.line())
         else:
             self._say("✓ done")
         self.refresh_status()
@@ -322,10 +324,11 @@ class QwenPanel(widgets.VBox):
         Returns "inserted", "pending" (waiting for the front end to answer, at most
         ``frontend_timeout`` seconds), "unavailable" (it said so) or "nothing".
         """
-        code = self._code()
-        if not code.strip() or self.result is None or self.result.finish_reason == "cancelled":
+        if (self.result is None or not self._code().strip()
+                or self.result.finish_reason == "cancelled"):
             self._say("Nothing to insert: generate a complete answer first.", "error")
             return "nothing"
+        code = self.result.cell_source()  # as a %%qwen cell inserts it: marked if cut or unverified
         if self._insert_pending:
             return "pending"  # a second click while the front end has not answered yet
         front = shared_frontend()

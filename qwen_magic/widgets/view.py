@@ -3,7 +3,7 @@
 The controls come from the option registry (:mod:`qwen_magic.options`): every option with
 the ``panel`` surface is one, its kind given by the option's ``widget`` — a slider (the
 :data:`SLIDERS` table), an optional integer (a "fixed <label>" checkbox and a number box) or a
-text (a collapsed section) — so a new option reaches the panel by its one entry. Labels,
+text (a collapsed section) or a switch (a checkbox) — so a new option reaches the panel by its one entry. Labels,
 descriptions and CSS classes are what the browser tests (tests/e2e) select on: change them
 only together with those tests.
 """
@@ -125,6 +125,7 @@ class PanelView:
         self.controls: dict[str, Any] = {}
         self.toggles: dict[str, Any] = {}  # an optional number's "fixed" checkbox
         self.sections: dict[str, Any] = {}  # a text's collapsible section
+        self.switches: dict[str, Any] = {}  # a yes/no option's checkbox
         sliders = {spec.name: spec for spec in SLIDERS}
         for option in PANEL_OPTIONS:
             value = getattr(start, option.name)
@@ -132,6 +133,10 @@ class PanelView:
                 self.controls[option.name] = _slider(sliders[option.name], value)
             elif option.widget == "optional_int":
                 self.toggles[option.name], self.controls[option.name] = _optional_int(option, value)
+            elif option.widget == "checkbox":
+                self.switches[option.name] = self.controls[option.name] = widgets.Checkbox(
+                    value=bool(value), description=option.label, indent=False,
+                    layout=widgets.Layout(width="20em"))
             else:
                 self.controls[option.name], self.sections[option.name] = _text_section(option, value)
         self.sliders: dict[str, Any] = {name: self.controls[name] for name in sliders}
@@ -167,6 +172,8 @@ class PanelView:
         rows = [sliders[i:i + 2] for i in range(0, len(sliders), 2)]
         for name, toggle in self.toggles.items():
             rows[-1] += [toggle, self.controls[name]]
+        if self.switches:
+            rows.append(list(self.switches.values()))
         return widgets.VBox([widgets.HBox(row) for row in rows])
 
     def named(self) -> dict[str, Any]:
@@ -181,7 +188,7 @@ class PanelView:
             spec.name: _CASTS[spec.kind](self.sliders[spec.name].value) for spec in SLIDERS}
         for name, toggle in self.toggles.items():
             values[name] = int(self.controls[name].value) if toggle.value else None
-        for name in self.sections:
+        for name in (*self.sections, *self.switches):
             values[name] = self.controls[name].value
         return values
 

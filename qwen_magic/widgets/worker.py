@@ -26,16 +26,19 @@ Finished = Callable[[GenerationResult | None, BaseException | None, threading.Ev
 class _CallbackSink(BaseSink):
     """Feeds the callbacks from the streamer (already throttled by a ThrottledSink)."""
 
-    def __init__(self, started: Callable[[PromptRead], None],
-                 partial: Callable[[str], None]) -> None:
-        self.started = started
-        self.partial = partial
+    def __init__(self, started: Callable[[PromptRead], None], partial: Callable[[str], None],
+                 say: Callable[[str, str], None]) -> None:
+        self.started, self.partial, self.say = started, partial, say
 
     def on_prompt(self, event: PromptRead) -> None:
         self.started(event)
 
     def on_text(self, delta: str, text: str) -> None:
         self.partial(text)
+
+    def on_status(self, message: str) -> None:
+        if message:  # --check's progress; the stats line says how it ended
+            self.say(f"▸ {message}", "info")
 
 
 def wait_for_model(provider: Any, cancel: threading.Event,
@@ -79,7 +82,7 @@ def run_generation(
     try:
         chosen = provider()
         if wait_for_model(chosen, cancel, say):
-            sink = ThrottledSink(_CallbackSink(started, partial), update_interval)
+            sink = ThrottledSink(_CallbackSink(started, partial, say), update_interval)
             result = api.run(prompt, config, provider=chosen, sinks=[sink], cancel=cancel)
     except Exception as exc:  # shown in the panel; the kernel and the model stay usable
         error = exc

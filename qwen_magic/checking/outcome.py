@@ -1,0 +1,42 @@
+"""What ``--check`` found: a plain record the result carries and every front end shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """How the inserted answer fared against the request's examples, and what it took."""
+
+    examples: int  # found in the request; 0: nothing could be run
+    passed: int  # by the answer that is inserted (the best attempt)
+    repairs: int = 0  # repair rounds asked for
+    candidates: int = 0  # fresh answers sampled after the repairs
+    candidate: int | None = None  # which of them passed (1-based), if one did
+    failure: str = ""  # the inserted answer's first failure, one line
+    interrupted: bool = False  # Ctrl-C or Stop ended the checking early
+    seconds: float = 0.0  # spent after the first answer: runs, repairs, candidates
+
+    @property
+    def verified(self) -> bool:
+        return self.examples > 0 and self.passed == self.examples
+
+    def line(self) -> str:
+        """``checked: 3/3 examples pass after 1 repair`` — the cell's one line about it."""
+        if not self.examples:
+            return "could not verify: no examples in the request"
+        score = f"{self.passed}/{self.examples}"
+        if self.verified:
+            how = []
+            if self.repairs:
+                how.append(f"{self.repairs} repair{'s' * (self.repairs != 1)}")
+            if self.candidate:
+                how.append(f"candidate {self.candidate} of {self.candidates} sampled")
+            return f"checked: {score} examples pass" + (f" after {' and '.join(how)}" if how else "")
+        stopped = "check stopped — " if self.interrupted else ""
+        why = f" ({self.failure})" if self.failure else ""
+        return f"{stopped}{score} pass — best attempt inserted, marked{why}"
+
+
+__all__ = ["CheckOutcome"]

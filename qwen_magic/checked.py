@@ -95,7 +95,6 @@ def check_and_repair(
     seed = config.seed or 0
     attempts: list[tuple[GenerationResult, CheckRun]] = []
     repairs = sampled = 0
-    candidate: int | None = None
     interrupted = keyboard = False  # stopped early; by Ctrl-C (then nothing is inserted)
 
     def judge(result: GenerationResult) -> CheckRun:
@@ -128,7 +127,6 @@ def check_and_repair(
                 interrupted, keyboard = True, current.interrupted
                 break
             run = judge(current)
-            candidate = sampled if run.ok else None
     except KeyboardInterrupt:  # in a run of the code: the sandbox has killed it
         interrupted = keyboard = True
     if not attempts:  # Ctrl-C before the first run finished: nothing is known
@@ -139,7 +137,7 @@ def check_and_repair(
     best, best_run = max(attempts, key=lambda attempt: attempt[1].passed)
     outcome = CheckOutcome(
         examples=len(examples), passed=best_run.passed, repairs=repairs, candidates=sampled,
-        candidate=candidate if best_run.ok else None, failure=first_failure(best_run),
+        failure=first_failure(best_run),
         interrupted=interrupted, seconds=clock() - started)
     return dataclasses.replace(best, check=outcome, interrupted=best.interrupted or keyboard)
 

@@ -12,8 +12,7 @@ class CheckOutcome:
     examples: int  # found in the request; 0: nothing could be run
     passed: int  # by the answer that is inserted (the best attempt)
     repairs: int = 0  # repair rounds asked for
-    candidates: int = 0  # fresh answers sampled after the repairs
-    candidate: int | None = None  # which of them passed (1-based), if one did
+    candidates: int = 0  # fresh answers sampled after the repairs (the last one passed, if any)
     failure: str = ""  # the inserted answer's first failure, one line
     interrupted: bool = False  # Ctrl-C or Stop ended the checking early
     seconds: float = 0.0  # spent after the first answer: runs, repairs, candidates
@@ -31,8 +30,8 @@ class CheckOutcome:
             how = []
             if self.repairs:
                 how.append(f"{self.repairs} repair{'s' * (self.repairs != 1)}")
-            if self.candidate:
-                how.append(f"candidate {self.candidate} of {self.candidates} sampled")
+            if self.candidates:
+                how.append(f"{self.candidates} fresh answer{'s' * (self.candidates != 1)}")
             return f"checked: {score} examples pass" + (f" after {' and '.join(how)}" if how else "")
         stopped = "check stopped — " if self.interrupted else ""
         why = f" ({self.failure})" if self.failure else ""

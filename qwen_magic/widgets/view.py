@@ -2,10 +2,10 @@
 
 The controls come from the option registry (:mod:`qwen_magic.options`): every option with
 the ``panel`` surface is one, its kind given by the option's ``widget`` — a slider (the
-:data:`SLIDERS` table), an optional integer (a "fixed <label>" checkbox and a number box) or a
-text (a collapsed section) or a switch (a checkbox) — so a new option reaches the panel by its one entry. Labels,
-descriptions and CSS classes are what the browser tests (tests/e2e) select on: change them
-only together with those tests.
+:data:`SLIDERS` table), an optional integer (a "fixed <label>" checkbox and a number box), a
+text (a collapsed section) or a switch (a checkbox) — so a new option reaches the panel by its
+one entry. Labels, descriptions and CSS classes are what the browser tests (tests/e2e) select
+on: change them only together with those tests.
 """
 
 from __future__ import annotations

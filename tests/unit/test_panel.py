@@ -36,7 +36,7 @@ from qwen_magic.widgets import (
     frontend,
     next_state,
 )
-from tests.fakes import FakeProvider
+from tests.fakes import AnswersProvider, FakeProvider
 from tests.unit.conftest import CODE_REPLY
 
 # ipylab declares `List(Unicode)`, which traitlets warns about on import: not ours to fix.
@@ -189,6 +189,20 @@ def test_settings_of_the_controls_reach_the_provider(make_panel):
         == (0.0, 0.5, 7, 3, 1.2, 1234, "be terse")
     assert provider.requests[0].messages[0] == {"role": "system", "content": "be terse"}
     assert "cut at max_tokens" in panel.stats.value
+
+
+def test_the_check_box_checks_the_answer_and_the_status_says_how_it_ended(make_panel):
+    """Fake provider; the examples run in the real sandbox (tests/unit/test_check_sandbox.py)."""
+    provider = AnswersProvider(["```python\ndef double(x):\n    return x + x\n```"])
+    panel = make_panel(provider)
+    assert panel.check.value is False  # off unless asked: nothing is run
+    panel.check.value = True
+    panel.generate("write double(x)\n\n>>> double(4)\n8")
+    panel.wait(60)
+    assert provider.requests[0].config.check is True
+    assert panel.result.check is not None and panel.result.check.verified
+    assert "checked: 1/1 examples pass" in panel.status.value
+    assert "checked: 1/1 examples pass" in panel.stats.value
 
 
 def test_unfixed_seed_is_random_and_shown(make_panel):
@@ -561,7 +575,7 @@ def test_panel_creates_no_front_end_until_asked(make_panel, monkeypatch):
 def test_sliders_are_built_from_the_spec_table(make_panel):
     panel = make_panel()
     assert PANEL_SETTINGS == ("temperature", "top_p", "top_k", "max_tokens", "repeat_penalty",
-                              "presence_penalty", "seed", "system")
+                              "presence_penalty", "seed", "system", "check")
     # The labels the browser tests find the sliders by, and the ranges people know.
     shown = {spec.name: (getattr(panel, spec.name).description, getattr(panel, spec.name).min,
                          getattr(panel, spec.name).max, getattr(panel, spec.name).step)

@@ -47,6 +47,7 @@ from ..providers.local.provider import QwenLocalProvider
 from .machine import loadavg, machine_info
 from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
 from .probes import cold_load_and_memory
+from .problems import CATEGORIES
 from .report import format_sweep, format_table, goals
 from .runners import LoadWatch, MagicPath, RawPath
 from .scenarios import SCENARIOS, Bench, warm_up
@@ -64,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); load and memory always run; "
                              "`check` (the --check problem set, ~1 h) runs only when named")
+    parser.add_argument("--problems", type=int, metavar="N",
+                        help="check: the first N problems of each category (default all)")
+    parser.add_argument("--category", action="append", choices=CATEGORIES,
+                        help="check: only this category of problems (repeatable)")
     parser.add_argument("--no-probes", action="store_true",
                         help="skip the fresh-process cold-load and peak-RSS probes")
     parser.add_argument("--model", help="path of a .gguf file (default: the search path)")
@@ -81,6 +86,9 @@ def main(args: argparse.Namespace) -> int:
     plan = Plan.quick() if args.quick else Plan()
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
+    if args.problems or args.category:
+        plan = dataclasses.replace(plan, check_problems=args.problems or plan.check_problems,
+                                   check_categories=tuple(args.category or CATEGORIES))
     model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ[models.MODEL_ENV] = model_path

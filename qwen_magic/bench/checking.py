@@ -53,7 +53,7 @@ def passes_hidden_tests(code: str, problem: Problem) -> bool:
 
 def check_problems(bench: Any, progress: Progress) -> dict[str, Any]:
     """Plain vs ``--check`` on the problem set, paired problem by problem."""
-    problems = pick(load_problems(), bench.plan.check_problems)
+    problems = pick(load_problems(bench.plan.check_categories), bench.plan.check_problems)
     policy = CheckPolicy()
     rows = []
     for number, problem in enumerate(problems, 1):
@@ -90,7 +90,7 @@ def pick(problems: Sequence[Problem], per_category: int | None) -> list[Problem]
     if per_category is None:
         return list(problems)
     chosen: list[Problem] = []
-    for category in CATEGORIES:
+    for category in dict.fromkeys(p.category for p in problems):
         chosen += [p for p in problems if p.category == category][:per_category]
     return chosen
 

@@ -38,6 +38,7 @@ class Plan:
     follow_up_turns: int = 7  # %%qwen -c turns in one conversation (bench/checking.py)
     follow_up_tokens: int = 128
     check_problems: int | None = None  # problems per category (None: the whole set)
+    check_categories: tuple[str, ...] = ("strings", "lists", "dicts", "math", "dates", "pandas")
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
     edit_rounds: int | None = None
 

@@ -103,6 +103,29 @@ def parse_cell_args(line: str) -> tuple[argparse.Namespace, str]:
     return PARSER.parse_args(tokens), prompt
 
 
+# Marks a ``>>>`` at the start of a %%qwen cell's line, so that IPython's prompt stripper
+# (which takes doctest prompts off any pasted cell) leaves the user's examples as written.
+_GUARD = "\u2063"  # INVISIBLE SEPARATOR: nobody types it at the start of a line
+_PROMPT = re.compile(r"^(\s*)(>>>)", re.MULTILINE)
+
+
+def guard_doctest_prompts(lines: list[str]) -> list[str]:
+    """Keep the ``>>>`` lines of a ``%%qwen`` cell (an input transformer run before IPython's).
+
+    IPython 9 strips doctest prompts from a cell, which is right for pasted Python and wrong
+    for a request whose examples ``--check`` runs and the model reads. The cell stays a cell
+    magic (so terminal IPython still waits for its blank line); :func:`unguard` undoes it.
+    """
+    if not lines or not lines[0].startswith("%%qwen"):
+        return lines
+    return [lines[0], *(_PROMPT.sub(rf"\1{_GUARD}\2", line) for line in lines[1:])]
+
+
+def unguard(text: str) -> str:
+    """The cell body as the user wrote it (see :func:`guard_doctest_prompts`)."""
+    return text.replace(_GUARD + ">>>", ">>>")
+
+
 def one_line_cells(lines: list[str]) -> list[str]:
     """Let ``%%qwen write hello world`` be a whole cell (an input transformer, see %load_ext).
 

@@ -31,7 +31,7 @@ from . import commands
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
 from .failures import FailureLog
-from .grammar import HELP, one_line_cells, parse_cell_args
+from .grammar import HELP, guard_doctest_prompts, one_line_cells, parse_cell_args, unguard
 from .insert import insert_code_cell
 from .output import CellOutput, cell_output
 from .preload import Preload
@@ -182,7 +182,8 @@ class QwenMagics(Magics, _OptionTraits):
         if args.help:
             print(HELP)
             return
-        prompt = "\n".join(part for part in (words.strip(), (cell or "").strip()) if part)
+        body = unguard(cell or "").strip()
+        prompt = "\n".join(part for part in (words.strip(), body) if part)
         self.ask(prompt, args)
 
     def ask(self, prompt: str, args: Any, *, literal: bool = False) -> GenerationResult:
@@ -321,8 +322,12 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     _registered[id(ipython)] = magics
     session.current().register(_SessionDefaults(magics))
-    if one_line_cells not in ipython.input_transformers_cleanup:
-        ipython.input_transformers_cleanup.append(one_line_cells)
+    cleanup = ipython.input_transformers_cleanup
+    if one_line_cells not in cleanup:
+        cleanup.append(one_line_cells)
+    if guard_doctest_prompts not in cleanup:
+        # Before IPython's prompt stripper, which would take the examples' >>> away.
+        cleanup.insert(_index_of_prompt_stripper(cleanup), guard_doctest_prompts)
     if magics.preload:
         magics.start_preload()
     if magics.failures is not None:
@@ -331,14 +336,21 @@ def load_ipython_extension(ipython: Any) -> None:
     magics.completion_front_ends.install()
 
 
+def _index_of_prompt_stripper(cleanup: list[Any]) -> int:
+    from IPython.core.inputtransformer2 import classic_prompt
+
+    return next((i for i, transformer in enumerate(cleanup) if transformer is classic_prompt), 0)
+
+
 def unload_ipython_extension(ipython: Any) -> None:
     # The cached model is deliberately kept: %reload_ext must not load it again.
     magics = _registered.pop(id(ipython), None)
     table = ipython.magics_manager.magics
     for kind, name in (("line", "qwen"), ("line", "qwen_oneline"), ("cell", "qwen")):
         table[kind].pop(name, None)
-    if one_line_cells in ipython.input_transformers_cleanup:
-        ipython.input_transformers_cleanup.remove(one_line_cells)
+    for transformer in (one_line_cells, guard_doctest_prompts):
+        if transformer in ipython.input_transformers_cleanup:
+            ipython.input_transformers_cleanup.remove(transformer)
     if magics is not None:
         ipython.magics_manager.registry.pop(type(magics).__name__, None)
         session.current().unregister(_SessionDefaults(magics))

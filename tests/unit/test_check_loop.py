@@ -145,3 +145,34 @@ def test_the_policy_bounds_the_work(rounds, candidates, expected):
                               extract_examples(REQUEST), ask,
                               policy=CheckPolicy(repair_rounds=rounds, candidates=candidates))
     assert len(provider.requests) == expected and not result.check.verified
+
+
+# -- %%qwen --check in a real IPython shell (FAKE provider) -------------------------------------
+
+def test_a_check_cell_keeps_its_doctest_prompts_and_inserts_the_repaired_code(shell):
+    """IPython strips ``>>>`` from cells; a %%qwen cell keeps them for the model and the check."""
+    shell.fake_provider = AnswersProvider([WRONG, RIGHT])
+    cell = "%%qwen --check\n" + REQUEST
+    assert shell.run_cell(cell, store_history=True).success
+    asked = shell.fake_provider.requests[0].messages[-1]["content"]
+    assert ">>> add(2, 3)" in asked  # the model sees the examples as written
+    result = shell.user_ns["_qwen"]
+    assert result.check.line() == "checked: 2/2 examples pass after 1 repair"
+    assert [c.strip() for c in shell.inserted] == [result.code.strip()]  # repaired, unmarked
+    final = shell.display_pub.outputs[-1]["data"]["text/markdown"]
+    assert "checked: 2/2 examples pass after 1 repair" in final
+    # The progress line under the answer was shown, then cleared.
+    progress = [o["data"]["text/plain"] for o in shell.display_pub.outputs
+                if "repair 1 of 2" in o["data"].get("text/plain", "")]
+    assert progress
+
+
+def test_a_check_cell_that_still_fails_inserts_the_best_attempt_marked(shell):
+    shell.fake_provider = AnswersProvider([WRONG])
+    assert shell.run_cell("%%qwen --check\n" + REQUEST, store_history=True).success
+    assert shell.inserted[0].startswith("# qwen: 0/2 pass — best attempt inserted, marked")
+    assert "return a - b" in shell.inserted[0]
+
+
+def test_doctest_prompts_outside_qwen_cells_are_still_stripped(shell):
+    assert shell.transform_cell(">>> x = 1\n") == "x = 1\n"

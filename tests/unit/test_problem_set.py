@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from qwen_magic.bench.problems import CATEGORIES, load_problems
+from qwen_magic.checking import extract_examples
 
 PROBLEMS = load_problems()
 
@@ -30,9 +31,8 @@ def test_problem_is_well_formed(problem):
     assert len(problem.hidden_tests) >= 5
     assert problem.entry_point in problem.request
     assert all(test.lstrip().startswith("assert ") for test in problem.hidden_tests)
-    visible = problem.request.count(">>> ") + sum(
-        line.lstrip().startswith("assert ") for line in problem.request.splitlines())
-    assert 2 <= visible <= 3, f"{problem.id}: {visible} visible examples"
+    visible = extract_examples(problem.request)  # what --check will run
+    assert 2 <= len(visible) <= 3, f"{problem.id}: {len(visible)} visible examples"
     for test in problem.hidden_tests:
         assert test not in problem.request, f"{problem.id}: a hidden test is shown"
 
@@ -67,3 +67,14 @@ def test_every_reference_passes_its_examples_and_hidden_tests():
     done = subprocess.run([sys.executable, "-c", _RUN_ALL], input=payload, text=True,
                           capture_output=True, timeout=300, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_the_benchmark_judge_passes_a_reference_and_fails_a_wrong_answer(category):
+    """The bench judges through the real sandbox (bench/checking.py); no model involved."""
+    from qwen_magic.bench.checking import passes_hidden_tests
+
+    problem = next(p for p in PROBLEMS if p.category == category)
+    assert passes_hidden_tests(problem.reference, problem)
+    wrong = f"def {problem.entry_point}(*args, **kwargs):\n    return None\n"
+    assert not passes_hidden_tests(wrong, problem)

@@ -3,7 +3,7 @@
 A 0.5B model is often almost right, and the user's own examples say what right means. So,
 only when asked: the answer's code runs against them in a separate, limited process
 (:mod:`.checking.sandbox`, never in the kernel); a failure goes back to the model as a
-follow-up turn (the conversation's start is unchanged, so its KV state is reused) for a few
+note under the request (whose start is unchanged, so its KV state is reused) for a few
 bounded repair rounds; if the code still fails, a few fresh answers are sampled at a higher
 temperature and the first that passes is kept. Whatever happens, the inserted answer is the
 best attempt, and :class:`~.checking.outcome.CheckOutcome` says how it fared.
@@ -37,11 +37,11 @@ _SEEDS = 2**32
 class CheckPolicy:
     """How hard ``--check`` tries. Each round costs one answer plus one run (about a second)."""
 
-    repair_rounds: int = 2
-    candidates: int = 3
-    # Fresh answers must differ from the first one to help: sample them warmer than the
-    # default (0.2), but not so warm that a 0.5B model's code falls apart.
-    candidate_temperature: float = 0.7
+    repair_rounds: int = 2  # the request again, told what the last attempt got wrong
+    candidates: int = 3  # then the plain request again, sampled afresh
+    # Repairs and candidates must differ from the first answer to help: sample them warmer
+    # than the default (0.2), but not so warm that a 0.5B model's code falls apart.
+    retry_temperature: float = 0.7
     limits: Limits = field(default_factory=Limits)
 
 
@@ -56,19 +56,32 @@ def first_failure(run: CheckRun) -> str:
 
 
 def repair_request(run: CheckRun) -> str:
-    """The follow-up turn that hands a failed run back to the model."""
+    """What a failed run says to the model: each failing example, expected against got."""
     if run.error:
-        problem = f"Running it failed:\n```\n{run.error}\n```"
-    else:
-        lines = []
-        for result in run.results:
-            if not result.passed:
-                expected = result.example.expected
-                want = f"\nexpected:\n{expected.rstrip()}" if expected is not None else ""
-                lines.append(f"{result.example.source.rstrip()}{want}\ngot:\n{result.got.rstrip()}")
-        problem = "It fails these examples:\n```\n" + "\n\n".join(lines) + "\n```"
-    return (f"I ran your code. {problem}\n\nFix the code so that every example passes. "
-            "Give the whole corrected code in one ```python block.")
+        return f"A first attempt at this failed when it ran:\n```\n{run.error}\n```"
+    lines = []
+    for result in run.results:
+        if not result.passed:
+            source, expected = result.example.source.strip(), result.example.expected
+            if expected is None:
+                lines.append(f"{source}\nfailed: {result.got.strip()}")
+            else:
+                lines.append(f">>> {source}\nexpected: {expected.strip()}\n"
+                             f"the first attempt gave: {result.got.strip()}")
+    return "A first attempt at this was wrong:\n```\n" + "\n\n".join(lines) + "\n```"
+
+
+def with_repair_note(messages: list[dict[str, str]], run: CheckRun) -> list[dict[str, str]]:
+    """The request again, with what went wrong after it (the first turns unchanged).
+
+    Shown its own failing code as an earlier turn, a 0.5B model copies it back unchanged
+    (measured: docs/performance.md); told only what was wrong, it writes the code anew.
+    The request's start stays the same, so its KV state is reused.
+    """
+    *earlier, request = messages
+    note = (f"{request['content']}\n\n{repair_request(run)}\n\nMake sure every example gives "
+            "the expected result.")
+    return [*earlier, {**request, "content": note}]
 
 
 def check_and_repair(
@@ -102,22 +115,21 @@ def check_and_repair(
         attempts.append((result, run))
         return run
 
+    # Another answer must differ from the first to help: sample warmer than the default.
+    warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
     try:
         say(f"checking the code against {len(examples)} example{'s' * (len(examples) != 1)}…")
         run = judge(first)
-        conversation, current = list(messages), first
         while not run.ok and repairs < policy.repair_rounds:
             repairs += 1
             say(f"{run.passed}/{run.total} pass ({first_failure(run)}) — "
                 f"repair {repairs} of {policy.repair_rounds}…")
-            conversation += [{"role": "assistant", "content": current.text},
-                             {"role": "user", "content": repair_request(run)}]
-            current = ask(conversation, config.replace(seed=(seed + repairs) % _SEEDS))
+            current = ask(with_repair_note(messages, run),
+                          warmer.replace(seed=(seed + repairs) % _SEEDS))
             if _stopped(current):
                 interrupted, keyboard = True, current.interrupted
                 break
             run = judge(current)
-        warmer = config.replace(temperature=max(config.temperature, policy.candidate_temperature))
         while not interrupted and not run.ok and sampled < policy.candidates:
             sampled += 1
             say(f"{run.passed}/{run.total} pass — sampling a fresh answer "

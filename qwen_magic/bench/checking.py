@@ -79,7 +79,7 @@ def check_problems(bench: Any, progress: Progress) -> dict[str, Any]:
         progress(f"check {number}/{len(problems)} {problem.id}: plain {'pass' if plain_ok else 'fail'}, "
                  f"--check {'pass' if checked_ok else 'fail'} ({checked.check.line()})")
     return {"policy": {"repair_rounds": policy.repair_rounds, "candidates": policy.candidates,
-                       "candidate_temperature": policy.candidate_temperature},
+                       "retry_temperature": policy.retry_temperature},
             "categories": {category: summarize([r for r in rows if r["category"] == category])
                            for category in CATEGORIES if any(r["category"] == category for r in rows)},
             "all": summarize(rows), "problems": rows}

@@ -50,16 +50,20 @@ def test_an_answer_that_passes_is_kept_and_said_so():
     assert sink.result is result  # one on_finish, with the checked answer
 
 
-def test_a_failing_answer_is_handed_back_with_what_failed_and_repaired():
+def test_a_failing_answer_is_repaired_from_the_request_and_what_it_got_wrong():
     result, provider, _ = checked([WRONG, RIGHT])
     assert result.code.strip() == "def add(a, b):\n    return a + b"
     assert result.check.line() == "checked: 2/2 examples pass after 1 repair"
     repair = provider.requests[1]
-    roles = [m["role"] for m in repair.messages]
-    assert roles == ["system", "user", "assistant", "user"]  # the first turns kept: KV reuse
-    assert repair.messages[2]["content"] == WRONG
-    assert "add(2, 3)" in repair.messages[3]["content"] and "-1" in repair.messages[3]["content"]
-    assert repair.config.seed == 8  # fixed seeds: the same request repairs the same way
+    first = provider.requests[0]
+    # The same turns (so the request's KV state is reused), the request first, then the note;
+    # not the wrong code itself, which a small model copies back.
+    assert [m["role"] for m in repair.messages] == ["system", "user"]
+    note = repair.messages[-1]["content"]
+    assert note.startswith(first.messages[-1]["content"])
+    assert ">>> add(2, 3)\nexpected: 5\nthe first attempt gave: -1" in note
+    assert "return a - b" not in note
+    assert repair.config.seed == 8 and repair.config.temperature >= 0.7  # fixed seeds, warmer
 
 
 def test_after_the_repairs_fresh_answers_are_sampled_warmer_from_the_request():
@@ -84,7 +88,7 @@ def test_when_nothing_passes_the_best_attempt_is_inserted_marked():
 def test_a_crashing_answer_gets_the_error_in_its_repair_request():
     run = run_examples(CRASH.split("\n", 1)[1].rsplit("\n", 1)[0], extract_examples(REQUEST))
     assert run.error and "SyntaxError" in run.error
-    assert "Running it failed" in repair_request(run) and "SyntaxError" in repair_request(run)
+    assert "failed when it ran" in repair_request(run) and "SyntaxError" in repair_request(run)
 
 
 def test_no_examples_means_nothing_is_run(monkeypatch):

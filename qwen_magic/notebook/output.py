@@ -55,7 +55,7 @@ class NotebookSink(BaseSink):
         self.fmt, self.footer, self.metadata = fmt, footer, metadata
         self.note = note  # appended to the footer ("2 earlier turns dropped")
         self.handle = display(bundle(f"*{status}*", status), raw=True, display_id=True)
-        self.progress: Any = None  # a second line under the answer, while --check works
+        self.text = ""  # the answer so far, for a status line shown under it
 
     def status(self, message: str) -> None:
         # An empty message clears the line: a failed cell shows only its one-line error.
@@ -63,13 +63,10 @@ class NotebookSink(BaseSink):
         self.handle.update(shown, raw=True)
 
     def on_status(self, message: str) -> None:
-        shown = bundle(f"*⏳ {message}*", message) if message else {"text/plain": ""}
-        if self.progress is None:
-            if not message:
-                return
-            self.progress = display(shown, raw=True, display_id=True)
-        else:
-            self.progress.update(shown, raw=True)
+        # --check's progress, under the answer it is about; the final render replaces it.
+        if message:
+            self.handle.update(bundle(f"{self.text}\n\n*⏳ {message}*", f"{self.text}\n\n{message}"),
+                               raw=True)
 
     def on_prompt(self, event: PromptRead) -> None:
         new = event.prompt_tokens - event.reused_tokens
@@ -77,6 +74,7 @@ class NotebookSink(BaseSink):
             self.status(f"⏳ reading {new:,} tokens of context…")
 
     def on_text(self, delta: str, text: str) -> None:
+        self.text = text
         # While streaming, every format shows the raw answer: the code is not final yet.
         shown = {"text/plain": text + CURSOR} if self.fmt == "text" else bundle(text + CURSOR, text)
         self.handle.update(shown, raw=True)

@@ -1,4 +1,4 @@
-"""%qwen fix and a %%qwen -c follow-up with the real model, in an IPython shell."""
+"""%qwen fix, a %%qwen -c follow-up and %%qwen --check with the real model, in an IPython shell."""
 
 from __future__ import annotations
 
@@ -13,61 +13,60 @@ from IPython.core.interactiveshell import InteractiveShell
 pytestmark = pytest.mark.model
 
 
-def test_fix_inserts_a_corrected_cell_and_a_follow_up_sees_it(model_path, monkeypatch):
+@pytest.fixture
+def shell(model_path, monkeypatch):
+    """A real IPython shell with the extension and the real model; inserted cells are kept
+    in ``shell.inserted`` (never run), outputs in ``shell.display_pub.outputs``."""
     monkeypatch.setenv("QWEN_MAGIC_MODEL", str(model_path))
     ip = InteractiveShell.instance()
     ip.display_pub = CapturingDisplayPublisher()
-    inserted: list[str] = []
-    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: inserted.append(text))
+    ip.inserted = []
+    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: ip.inserted.append(text))
+    ip.run_line_magic("load_ext", "qwen_magic")
     try:
-        ip.run_line_magic("load_ext", "qwen_magic")
-        ip.run_line_magic("config", "QwenMagics.max_tokens = 200")
-        ip.run_line_magic("config", "QwenMagics.temperature = 0.0")
-        failed = ip.run_cell("numbers = [3, 1, 2]\nprint(sorted(numbrs))\n", store_history=True)
-        assert not failed.success
-        assert ip.run_cell("%qwen fix", store_history=True).success
-        assert len(inserted) == 1
-        ast.parse(inserted[0])  # the corrected cell parses
-        assert "numbers" in inserted[0]
-        # ... and no longer raises the NameError: run by the test in a subprocess (the
-        # product itself never runs it).
-        ran = subprocess.run([sys.executable, "-c", inserted[0]], capture_output=True,
-                             text=True, timeout=60)
-        assert "NameError" not in ran.stderr, ran.stderr
-        assert ip.history_manager.input_hist_raw[1].startswith("numbers = [3, 1, 2]")  # untouched
-        answer = ip.user_ns["_qwen"].text
-        assert ip.run_cell("%%qwen -c -n 120\nnow sort in descending order", store_history=True).success
-        request_text = ip.user_ns["_qwen"].text
-        assert request_text and request_text != answer
+        yield ip
     finally:
         ip.run_line_magic("unload_ext", "qwen_magic")
         InteractiveShell.clear_instance()
 
 
-def test_check_runs_the_examples_and_says_how_it_ended(model_path, monkeypatch):
+def test_fix_inserts_a_corrected_cell_and_a_follow_up_sees_it(shell):
+    ip, inserted = shell, shell.inserted
+    ip.run_line_magic("config", "QwenMagics.max_tokens = 200")
+    ip.run_line_magic("config", "QwenMagics.temperature = 0.0")
+    failed = ip.run_cell("numbers = [3, 1, 2]\nprint(sorted(numbrs))\n", store_history=True)
+    assert not failed.success
+    assert ip.run_cell("%qwen fix", store_history=True).success
+    assert len(inserted) == 1
+    ast.parse(inserted[0])  # the corrected cell parses
+    assert "numbers" in inserted[0]
+    # ... and no longer raises the NameError: run by the test in a subprocess (the
+    # product itself never runs it).
+    ran = subprocess.run([sys.executable, "-c", inserted[0]], capture_output=True,
+                         text=True, timeout=60)
+    assert "NameError" not in ran.stderr, ran.stderr
+    assert ip.history_manager.input_hist_raw[1].startswith("numbers = [3, 1, 2]")  # untouched
+    answer = ip.user_ns["_qwen"].text
+    assert ip.run_cell("%%qwen -c -n 120\nnow sort in descending order", store_history=True).success
+    request_text = ip.user_ns["_qwen"].text
+    assert request_text and request_text != answer
+
+
+def test_check_runs_the_examples_and_says_how_it_ended(shell):
     """--check with the real model: whatever this CPU's answer, the cell reports its check and
     the inserted cell is marked exactly when the examples did not all pass."""
-    monkeypatch.setenv("QWEN_MAGIC_MODEL", str(model_path))
-    ip = InteractiveShell.instance()
-    ip.display_pub = CapturingDisplayPublisher()
-    inserted: list[str] = []
-    monkeypatch.setattr(ip, "set_next_input", lambda text, replace=False: inserted.append(text))
-    try:
-        ip.run_line_magic("load_ext", "qwen_magic")
-        cell = ("%%qwen --check -t 0 -n 300\nwrite a function is_palindrome(s) that ignores case "
-                "and spaces\n\n>>> is_palindrome('Never odd or even')\nTrue\n"
-                ">>> is_palindrome('abc')\nFalse\n")
-        assert ip.run_cell(cell, store_history=True).success
-        result = ip.user_ns["_qwen"]
-        assert result.check is not None and result.check.examples == 2
-        assert result.check.line() in result.stats_line()
-        shown = [o["data"].get("text/markdown", "") for o in ip.display_pub.outputs]
-        assert any(result.check.line() in text for text in shown)  # the footer says it
-        assert len(inserted) == 1
-        marked = inserted[0].startswith("# qwen: ")
-        assert marked == (not result.check.verified)
-        if result.check.verified:
-            ast.parse(inserted[0])
-    finally:
-        ip.run_line_magic("unload_ext", "qwen_magic")
-        InteractiveShell.clear_instance()
+    ip, inserted = shell, shell.inserted
+    cell = ("%%qwen --check -t 0 -n 300\nwrite a function is_palindrome(s) that ignores case "
+            "and spaces\n\n>>> is_palindrome('Never odd or even')\nTrue\n"
+            ">>> is_palindrome('abc')\nFalse\n")
+    assert ip.run_cell(cell, store_history=True).success
+    result = ip.user_ns["_qwen"]
+    assert result.check is not None and result.check.examples == 2
+    assert result.check.line() in result.stats_line()
+    shown = [o["data"].get("text/markdown", "") for o in ip.display_pub.outputs]
+    assert any(result.check.line() in text for text in shown)  # the footer says it
+    assert len(inserted) == 1
+    marked = inserted[0].startswith("# qwen: ")
+    assert marked == (not result.check.verified)
+    if result.check.verified:
+        ast.parse(inserted[0])

@@ -206,3 +206,33 @@ def test_quick_json_measures_completion_quality_and_latency(report):
     for name in ("completion_warm_ttft_s", "completion_prefill_vs_warm",
                  "completion_single_quality", "completion_multi_quality"):
         assert {"value", "target", "met"} <= set(report["goals"][name])
+
+
+def test_quick_json_measures_follow_ups(report):
+    follow = report["follow_up"]
+    turns = follow["turns"]
+    assert [t["turn"] for t in turns] == [0, 1, 2]
+    # Each follow-up reads less than the conversation grew by: the previous answer (and all
+    # before it) is reused, only the new turn is read.
+    for before, after in zip(turns, turns[1:]):
+        assert after["prompt_tokens"] > before["prompt_tokens"]
+        assert after["new_prompt_tokens"] < after["prompt_tokens"] - before["prompt_tokens"]
+    assert {"value", "target", "met"} <= set(report["goals"]["follow_up_ttft_growth"])
+
+
+def test_check_section_pairs_plain_and_checked_answers(model_path):
+    """`--only check` on one problem: the section runs and reports a paired comparison."""
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_magic.cli", "bench", "--quick", "--json", "--no-probes",
+         "--only", "check", "--category", "strings", "--model", str(model_path)],
+        capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    check = json.loads(done.stdout)["check"]
+    (row,) = check["problems"]
+    assert row["category"] == "strings" and isinstance(row["plain"], bool)
+    summary = check["all"]
+    assert summary["problems"] == 1 and set(check["categories"]) == {"strings"}
+    assert summary["plain_pass_at_1"] == float(row["plain"])
+    assert summary["fixed"] == int(row["checked"] and not row["plain"])
+    assert summary["broken"] == int(row["plain"] and not row["checked"])
+    assert summary["check_s_median"] >= 0

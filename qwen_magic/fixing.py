@@ -47,17 +47,13 @@ def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
 
 
 def fix_prompt(failure: Failure) -> str:
-    """Ask for the whole corrected cell in one code block, then a diagnosis paragraph.
-
-    Code first, as the system prompt asks of every answer: asked for the diagnosis first,
-    the 0.5B model often ends its answer after it, with no code to insert.
-    """
+    """Ask for a diagnosis paragraph, then the whole corrected cell in one code block."""
     return (
         "This notebook cell failed.\n\n"
         f"```python\n{failure.source.strip()}\n```\n\n"
         f"The error:\n```\n{failure.error.strip()}\n```\n\n"
-        "Give the whole corrected cell in one ```python code block. Then say in one short "
-        "paragraph what went wrong."
+        "First say in one short paragraph what went wrong. Then give the whole corrected "
+        "cell in one ```python code block."
     )
 
 

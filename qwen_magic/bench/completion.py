@@ -27,6 +27,9 @@ from .stats import stats
 Progress = Callable[[str], None]
 SUFFIX_CURVE = (0, 50, 200)
 TYPED = ("result = summarize(fr", "ame, by=")  # the cursor at the end of the cell
+#: What both paths may write into a hole. Both also get the same hole and no notebook
+#: context (the hole's own file is all either sees), and both decode greedily.
+HOLE_MAX_TOKENS = 64
 
 
 def notebook_cells(bench: Any, target_tokens: int) -> list[str]:
@@ -65,9 +68,9 @@ def quality(bench: Any, n_single: int, n_multi: int, progress: Progress) -> dict
     for i, hole in enumerate(holes, 1):
         if i % 10 == 0:
             progress(f"completion quality: {i}/{len(holes)} holes")
-        product = provider.complete(CompletionRequest(hole.prefix, hole.suffix, max_tokens=64),
-                                    threading.Event(), lambda _: None).text
-        for who, text in (("product", product), ("naive", naive(bench, hole, 64))):
+        request = CompletionRequest(hole.prefix, hole.suffix, max_tokens=HOLE_MAX_TOKENS)
+        product = provider.complete(request, threading.Event(), lambda _: None).text
+        for who, text in (("product", product), ("naive", naive(bench, hole, HOLE_MAX_TOKENS))):
             got = score(hole, text)
             cell = rows.setdefault(hole.kind, {}).setdefault(who, [])
             cell.append(got)

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="about one minute: fewer, shorter requests")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
+    parser.add_argument("--holes", type=_hole_counts, metavar="SINGLE,MULTI",
+                        help="FIM holes of each kind the completion section scores (default "
+                             "30,30, quick 4,4); e.g. 30,0 then 0,30 splits a run in two")
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); load and memory always run")
     parser.add_argument("--no-probes", action="store_true",
@@ -69,6 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(threads, n_batch, flash attention, KV cache type, mmap)")
 
 
+def _hole_counts(text: str) -> tuple[int, int]:
+    try:
+        single, multi = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two counts like 30,0, got {text!r}") from None
+    if single < 0 or multi < 0:
+        raise argparse.ArgumentTypeError(f"hole counts cannot be negative, got {text!r}")
+    return single, multi
+
+
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
     models.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
@@ -76,6 +89,9 @@ def main(args: argparse.Namespace) -> int:
     plan = Plan.quick() if args.quick else Plan()
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
+    if args.holes:
+        plan = dataclasses.replace(plan, completion_single=args.holes[0],
+                                   completion_multi=args.holes[1])
     model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ[models.MODEL_ENV] = model_path

@@ -88,6 +88,11 @@ def test_every_section_has_a_scenario_and_an_only_choice():
     add_arguments(parser)
     args = parser.parse_args(["--quick", "--json", "--only", "deterministic", "--only", "short"])
     assert args.quick and args.json and args.only == ["deterministic", "short"]
+    assert args.holes is None
+    assert parser.parse_args(["--holes", "30,0"]).holes == (30, 0)
+    for bad in ("30", "a,b", "-1,3"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--holes", bad])
 
 
 def test_contexts_fill_their_token_budget_without_passing_it():

@@ -16,6 +16,7 @@ from qwen_magic.completion import (
     context_text,
     fim_prompt,
     prefill_text,
+    prompt_prefix,
     select_context,
 )
 from qwen_magic.errors import ConfigError
@@ -42,7 +43,8 @@ def test_prompt_layout_puts_the_notebook_first_and_the_cursor_last() -> None:
     request = CompletionRequest("def f(x):\n    ", "\nprint(f(2))", context_cells=("import os", "x = 1"))
     prompt = fim_prompt(request)
     assert prompt.startswith("<|repo_name|>notebook\n<|file_sep|>cell_1.py\nimport os\n")
-    assert prompt.endswith(f"{FIM_PREFIX}def f(x):\n    {FIM_SUFFIX}\nprint(f(2)){FIM_MIDDLE}")
+    # (The indentation of the cursor's otherwise empty line is the model's to write.)
+    assert prompt.endswith(f"{FIM_PREFIX}def f(x):\n{FIM_SUFFIX}\nprint(f(2)){FIM_MIDDLE}")
     # What background prefill reads is exactly the start of the next completion's prompt.
     assert prompt.startswith(prefill_text(request.context_cells, request.context_chars))
 
@@ -95,6 +97,26 @@ def test_the_model_reads_the_bare_prompt_and_the_line_ends_at_its_newline() -> N
                        threading.Event(), lambda _: None)
     assert llama.read == f"{FIM_PREFIX}total = sum({FIM_SUFFIX}\nprint(total){FIM_MIDDLE}"
     assert (got.text, got.finish_reason) == ("values)", "stop")
+
+    # On an indented empty line: the model reads up to the line's start and writes the
+    # indentation; what is shown after the typed indentation has it once.
+    llama = FakeLlama("    if n < 2:\n        return n\n    return n\n\nprint(1)")
+    shown: list[str] = []
+    got = fim.complete(llama, PrefixStateCache(0), CompletionRequest("def f(n):\n    "),  # type: ignore[arg-type]
+                       threading.Event(), shown.append)
+    assert llama.read == f"{FIM_PREFIX}def f(n):\n{FIM_SUFFIX}{FIM_MIDDLE}"
+    assert got.text == "".join(shown) == "if n < 2:\n        return n\n    return n"
+
+
+def test_the_prompt_ends_at_the_start_of_an_only_indented_line() -> None:
+    # Bare indentation would end the prompt mid-token (the last space of an indent belongs
+    # to the next word's token): the model writes the indentation itself.
+    assert prompt_prefix("def f(n):\n    ") == "def f(n):\n"
+    assert prompt_prefix("class A:\n    def f(self):\n\t\t") == "class A:\n    def f(self):\n"
+    assert prompt_prefix("    ") == ""
+    # Any code on the cursor's line stays, and so does a line left empty.
+    assert prompt_prefix("def f(n):\n    return n ") == "def f(n):\n    return n "
+    assert prompt_prefix("x = 1\n") == "x = 1\n"
 
 
 def test_typing_only_extends_the_prompt_up_to_the_cursor() -> None:

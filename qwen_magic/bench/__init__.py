@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
     parser.add_argument("--holes", type=_hole_counts, metavar="SINGLE,MULTI",
                         help="FIM holes of each kind the completion section scores (default "
-                             "30,30, quick 4,4); e.g. 30,0 then 0,30 splits a run in two")
+                             "30,30, quick 4,4); a kind may be a range: 0:15,0 then 15:30,0 "
+                             "splits the single-line holes over two runs")
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); load and memory always run")
     parser.add_argument("--no-probes", action="store_true",
@@ -72,13 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(threads, n_batch, flash attention, KV cache type, mmap)")
 
 
-def _hole_counts(text: str) -> tuple[int, int]:
+def _hole_counts(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``"30,0"`` or ``"15:30,0"``: the (first, end) holes of each kind."""
     try:
-        single, multi = (int(part) for part in text.split(","))
+        ranges = []
+        for part in text.split(","):
+            first, _, end = part.rpartition(":")
+            ranges.append((int(first or 0), int(end)))
+        (single, multi) = ranges
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two counts like 30,0, got {text!r}") from None
-    if single < 0 or multi < 0:
-        raise argparse.ArgumentTypeError(f"hole counts cannot be negative, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected two counts like 30,0 or 15:30,0, got {text!r}"
+                                         ) from None
+    if any(not 0 <= first <= end for first, end in ranges):
+        raise argparse.ArgumentTypeError(f"hole ranges run from 0 upwards, got {text!r}")
     return single, multi
 
 
@@ -90,8 +97,9 @@ def main(args: argparse.Namespace) -> int:
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds, context_rounds=None, edit_rounds=None)
     if args.holes:
-        plan = dataclasses.replace(plan, completion_single=args.holes[0],
-                                   completion_multi=args.holes[1])
+        (first_single, single), (first_multi, multi) = args.holes
+        plan = dataclasses.replace(plan, completion_single=single, completion_multi=multi,
+                                   completion_first=(first_single, first_multi))
     model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ[models.MODEL_ENV] = model_path

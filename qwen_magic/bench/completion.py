@@ -69,20 +69,29 @@ def naive(bench: Any, hole: Hole, max_tokens: int) -> str:
     return text.split("\n", 1)[0]
 
 
-def quality(bench: Any, n_single: int, n_multi: int, progress: Progress) -> dict[str, Any]:
+def quality(bench: Any, n_single: int, n_multi: int, progress: Progress,
+            first: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Holes ``first[k]`` to ``n[k]`` of each kind; every hole's scores are in ``per_hole``."""
     provider = bench.provider
     rows: dict[str, dict[str, list[Any]]] = {}
-    holes = make_holes(n_single, n_multi)
-    for i, hole in enumerate(holes, 1):
+    made = make_holes(n_single, n_multi)
+    skip = {"single": first[0], "multi": first[1]}
+    numbered = [(n, hole) for kind in ("single", "multi")
+                for n, hole in enumerate(h for h in made if h.kind == kind) if n >= skip[kind]]
+    per_hole: list[dict[str, Any]] = []
+    for i, (number, hole) in enumerate(numbered, 1):
         if i % 10 == 0:
-            progress(f"completion quality: {i}/{len(holes)} holes")
+            progress(f"completion quality: {i}/{len(numbered)} holes")
         request = CompletionRequest(hole.prefix, hole.suffix, max_tokens=HOLE_MAX_TOKENS)
         product = provider.complete(request, threading.Event(), lambda _: None).text
+        entry: dict[str, Any] = {"kind": hole.kind, "hole": number, "source": hole.source}
         for who, text in (("product", product), ("naive", naive(bench, hole, HOLE_MAX_TOKENS))):
             got = score(hole, text)
-            cell = rows.setdefault(hole.kind, {}).setdefault(who, [])
-            cell.append(got)
-    out: dict[str, Any] = {}
+            rows.setdefault(hole.kind, {}).setdefault(who, []).append(got)
+            entry[who] = {"text": text, "exact": got.exact, "parses": got.parses,
+                          "similarity": round(got.similarity, 3)}
+        per_hole.append(entry)
+    out: dict[str, Any] = {"per_hole": per_hole}
     for kind, by_who in rows.items():
         out[kind] = {who: {
             "holes": len(scores),
@@ -202,7 +211,8 @@ def completion(bench: Any, progress: Progress) -> dict[str, Any]:
     plan = bench.plan
     rounds = plan.rounds_for("context")
     return {
-        "quality": quality(bench, plan.completion_single, plan.completion_multi, progress),
+        "quality": quality(bench, plan.completion_single, plan.completion_multi, progress,
+                           plan.completion_first),
         "latency": latency(bench, rounds, plan.context_tokens, progress),
         "comm": through_the_comm(bench, rounds, plan.context_tokens, progress),
     }

@@ -31,6 +31,9 @@ class Plan:
     control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
     completion_single: int = 30  # FIM holes of each kind scored (bench/holes.py)
     completion_multi: int = 30
+    #: Skip this many holes of each kind (single, multi): a run of holes 15-29 only, so a
+    #: long quality run can be split in turns on a shared machine (``--holes 15:30,0``).
+    completion_first: tuple[int, int] = (0, 0)
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
     edit_rounds: int | None = None
 

@@ -169,6 +169,8 @@ def format_table(report: dict[str, Any]) -> str:
                          f"{mmm(new_cell['no_prefill'], 3)} s; prefilled/warm "
                          f"{num(comm.get('prefill_vs_warm'))}×")
         for kind, by_who in comp["quality"].items():
+            if kind == "per_hole":
+                continue
             for who, q in by_who.items():
                 lines.append(f"  {kind:<6} {who:<8} {q['holes']} holes: exact {q['exact_match']:.2f}, "
                              f"parses {q['parses']:.2f}, similarity {q['edit_similarity']:.2f}")

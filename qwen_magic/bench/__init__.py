@@ -13,12 +13,16 @@ Sections (the JSON keys):
   alternating     two long contexts in turn (panel vs cell)
   edits           edit requests: plain vs prompt-lookup speculative decoding, and how often
                   their temperature-0 outputs match
+  completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
+                  the time to the first ghost text, called directly and through a kernel's comm
   goals           each target of issue 5, met or not, from the numbers above
 
 Modules (each imports only modules listed before it):
   plan, stats, prompts   what runs, how figures are summarised, the fixed prompts
   runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
   report, machine        goals and text tables; what the run records about the machine
+  holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
+  completion             the completion section (holes, comm_path, plan, prompts, stats)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)

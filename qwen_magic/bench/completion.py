@@ -9,7 +9,9 @@ Latency, with a notebook context of about ``plan.context_tokens`` read beforehan
 from the request to the first shown piece of text, warm (a few characters typed since the
 last request) with 0, 50 and 200 tokens after the cursor, cold (nothing cached), and after a
 new cell was added — with background prefill (what the kernel does when the cell ran) and
-without it.
+without it. Those are measured twice: calling the provider directly, and through a real
+kernel's ``qwen_magic.completion`` comm as JupyterLab drives it (:mod:`.comm_path`), a new
+cell executed in that kernel and the ``prefill`` message sent, as the labextension does.
 """
 
 from __future__ import annotations

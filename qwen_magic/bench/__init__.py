@@ -13,7 +13,8 @@ Sections (the JSON keys):
   alternating     two long contexts in turn (panel vs cell)
   edits           edit requests: plain vs prompt-lookup speculative decoding, and how often
                   their temperature-0 outputs match
-  completion      fill-in-the-middle quality and time to the first ghost text (completion)
+  completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
+                  the time to the first ghost text, called directly and through a kernel's comm
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   goals           each target, met or not, from the numbers above
@@ -23,6 +24,8 @@ Modules (each imports only modules listed before it):
   runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
   problems               the --check problem set (TOML files and their loader)
   report, machine        goals and text tables; what the run records about the machine
+  holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
+  completion             the completion section (holes, comm_path, plan, prompts, stats)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)
@@ -62,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="about one minute: fewer, shorter requests")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
+    parser.add_argument("--holes", type=_hole_counts, metavar="SINGLE,MULTI",
+                        help="FIM holes of each kind the completion section scores (default "
+                             "30,30, quick 4,4); a kind may be a range: 0:15,0 then 15:30,0 "
+                             "splits the single-line holes over two runs")
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); load and memory always run; "
                              "`check` (the --check problem set, ~1 h) runs only when named")
@@ -79,6 +86,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(threads, n_batch, flash attention, KV cache type, mmap)")
 
 
+def _hole_counts(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``"30,0"`` or ``"15:30,0"``: the (first, end) holes of each kind."""
+    try:
+        ranges = []
+        for part in text.split(","):
+            first, _, end = part.rpartition(":")
+            ranges.append((int(first or 0), int(end)))
+        (single, multi) = ranges
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two counts like 30,0 or 15:30,0, got {text!r}"
+                                         ) from None
+    if any(not 0 <= first <= end for first, end in ranges):
+        raise argparse.ArgumentTypeError(f"hole ranges run from 0 upwards, got {text!r}")
+    return single, multi
+
+
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
     models.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
@@ -89,6 +112,10 @@ def main(args: argparse.Namespace) -> int:
     if args.problems or args.category:
         plan = dataclasses.replace(plan, check_problems=args.problems or plan.check_problems,
                                    check_categories=tuple(args.category or CATEGORIES))
+    if args.holes:
+        (first_single, single), (first_multi, multi) = args.holes
+        plan = dataclasses.replace(plan, completion_single=single, completion_multi=multi,
+                                   completion_first=(first_single, first_multi))
     model_path = str(models.resolve_model_path(args.model))
     # Every path (and every probe process) must find the same file through the same search.
     os.environ[models.MODEL_ENV] = model_path

@@ -9,24 +9,37 @@ Latency, with a notebook context of about ``plan.context_tokens`` read beforehan
 from the request to the first shown piece of text, warm (a few characters typed since the
 last request) with 0, 50 and 200 tokens after the cursor, cold (nothing cached), and after a
 new cell was added — with background prefill (what the kernel does when the cell ran) and
-without it.
+without it. Those are measured twice: calling the provider directly, and through a real
+kernel's ``qwen_magic.completion`` comm as JupyterLab drives it (:mod:`.comm_path`), a new
+cell executed in that kernel and the ``prefill`` message sent, as the labextension does.
 """
 
 from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..completion import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, CompletionRequest, prefill_text
+from ..options import MODEL_SETTINGS, on
+from .comm_path import CommClient
 from .holes import Hole, make_holes, score
+from .plan import rotated
 from .prompts import build_context
 from .stats import stats
 
 Progress = Callable[[str], None]
 SUFFIX_CURVE = (0, 50, 200)
 TYPED = ("result = summarize(fr", "ame, by=")  # the cursor at the end of the cell
+#: What both paths may write into a hole. Both also get the same hole and no notebook
+#: context (the hole's own file is all either sees), and both decode greedily.
+HOLE_MAX_TOKENS = 64
+#: Through the comm, from the end of a cell's run to the first ``complete``: the first
+#: keystrokes in the new cell and JupyterLab's 250 ms debounce. Background prefill of a new
+#: cell has this long before the user wants a suggestion.
+TYPING_PAUSE_S = 0.5
 
 
 def notebook_cells(bench: Any, target_tokens: int) -> list[str]:
@@ -58,20 +71,29 @@ def naive(bench: Any, hole: Hole, max_tokens: int) -> str:
     return text.split("\n", 1)[0]
 
 
-def quality(bench: Any, n_single: int, n_multi: int, progress: Progress) -> dict[str, Any]:
+def quality(bench: Any, n_single: int, n_multi: int, progress: Progress,
+            first: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Holes ``first[k]`` to ``n[k]`` of each kind; every hole's scores are in ``per_hole``."""
     provider = bench.provider
     rows: dict[str, dict[str, list[Any]]] = {}
-    holes = make_holes(n_single, n_multi)
-    for i, hole in enumerate(holes, 1):
+    made = make_holes(n_single, n_multi)
+    skip = {"single": first[0], "multi": first[1]}
+    numbered = [(n, hole) for kind in ("single", "multi")
+                for n, hole in enumerate(h for h in made if h.kind == kind) if n >= skip[kind]]
+    per_hole: list[dict[str, Any]] = []
+    for i, (number, hole) in enumerate(numbered, 1):
         if i % 10 == 0:
-            progress(f"completion quality: {i}/{len(holes)} holes")
-        product = provider.complete(CompletionRequest(hole.prefix, hole.suffix, max_tokens=64),
-                                    threading.Event(), lambda _: None).text
-        for who, text in (("product", product), ("naive", naive(bench, hole, 64))):
+            progress(f"completion quality: {i}/{len(numbered)} holes")
+        request = CompletionRequest(hole.prefix, hole.suffix, max_tokens=HOLE_MAX_TOKENS)
+        product = provider.complete(request, threading.Event(), lambda _: None).text
+        entry: dict[str, Any] = {"kind": hole.kind, "hole": number, "source": hole.source}
+        for who, text in (("product", product), ("naive", naive(bench, hole, HOLE_MAX_TOKENS))):
             got = score(hole, text)
-            cell = rows.setdefault(hole.kind, {}).setdefault(who, [])
-            cell.append(got)
-    out: dict[str, Any] = {}
+            rows.setdefault(hole.kind, {}).setdefault(who, []).append(got)
+            entry[who] = {"text": text, "exact": got.exact, "parses": got.parses,
+                          "similarity": round(got.similarity, 3)}
+        per_hole.append(entry)
+    out: dict[str, Any] = {"per_hole": per_hole}
     for kind, by_who in rows.items():
         out[kind] = {who: {
             "holes": len(scores),
@@ -132,9 +154,67 @@ def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) ->
     return out
 
 
+def through_the_comm(bench: Any, rounds: int, context_tokens: int,
+                     progress: Progress) -> dict[str, Any]:
+    """Warm and after-a-new-cell figures as JupyterLab gets them: a kernel, its comm.
+
+    Per trial: the old notebook, warm (the request before, then the measured one); then,
+    for each arm (order rotating), back to the old notebook, a new cell executed in the
+    kernel, ``prefill`` with the grown notebook (one arm only), a pause for the first
+    keystrokes and the debounce, and the measured request on the grown notebook. Each arm
+    runs its own new cell, so neither reads what the other left in the cache.
+    """
+    cells = notebook_cells(bench, context_tokens)
+    config = bench.provider.loader.config
+    lines = [f"%config QwenMagics.{spec.name} = {getattr(config, spec.name)!r}"
+             for spec in on("cli", MODEL_SETTINGS)]
+    lines.append(f"%config QwenMagics.completion_context_tokens = {_budget(bench) // 4}")
+    progress("completion through the comm: starting a kernel")
+    client = CommClient(lines)
+    warm: list[float] = []
+    after: dict[str, list[float]] = {"prefill": [], "no_prefill": []}
+    # What the kernel read for each measured request: says whether prefill had finished.
+    new_tokens: dict[str, list[float]] = {"warm": [], "prefill": [], "no_prefill": []}
+    try:
+        client.complete(TYPED[0], cells, 16)  # the kernel reads the notebook once, cold
+        for trial in range(rounds):
+            progress(f"completion through the comm: trial {trial + 1}/{rounds}")
+            client.complete(TYPED[0], cells, 16)
+            reply = client.complete(TYPED[0] + TYPED[1], cells, 16)
+            if reply.first_chunk_s is not None:
+                warm.append(reply.first_chunk_s)
+            if reply.new_tokens is not None:
+                new_tokens["warm"].append(reply.new_tokens)
+            for arm in rotated(("prefill", "no_prefill"), trial):
+                client.complete(TYPED[0], cells, 16)  # back to the old notebook, warm
+                new_cell = f"summary_{trial}_{arm} = {{'region': 'north', 'mean': 3.5}}"
+                client.execute(new_cell)
+                grown = [*cells, new_cell]
+                if arm == "prefill":
+                    client.prefill(grown)
+                time.sleep(TYPING_PAUSE_S)
+                reply = client.complete(TYPED[0] + TYPED[1], grown, 16)
+                if reply.first_chunk_s is not None:
+                    after[arm].append(reply.first_chunk_s)
+                if reply.new_tokens is not None:
+                    new_tokens[arm].append(reply.new_tokens)
+    finally:
+        client.close()
+    out: dict[str, Any] = {"warm_ttft_s": stats(warm),
+                           "after_new_cell_ttft_s": {k: stats(v) for k, v in after.items()},
+                           "typing_pause_s": TYPING_PAUSE_S,
+                           "new_prompt_tokens": {k: stats(v) for k, v in new_tokens.items()}}
+    if warm and after["prefill"]:
+        out["prefill_vs_warm"] = statistics.median(after["prefill"]) / statistics.median(warm)
+    return out
+
+
 def completion(bench: Any, progress: Progress) -> dict[str, Any]:
     plan = bench.plan
+    rounds = plan.rounds_for("context")
     return {
-        "quality": quality(bench, plan.completion_single, plan.completion_multi, progress),
-        "latency": latency(bench, plan.rounds_for("context"), plan.context_tokens, progress),
+        "quality": quality(bench, plan.completion_single, plan.completion_multi, progress,
+                           plan.completion_first),
+        "latency": latency(bench, rounds, plan.context_tokens, progress),
+        "comm": through_the_comm(bench, rounds, plan.context_tokens, progress),
     }

@@ -35,6 +35,9 @@ class Plan:
     control_tokens: int = 128  # a non-edit request with code in its prompt (0: skip)
     completion_single: int = 30  # FIM holes of each kind scored (bench/holes.py)
     completion_multi: int = 30
+    #: Skip this many holes of each kind (single, multi): a run of holes 15-29 only, so a
+    #: long quality run can be split in turns on a shared machine (``--holes 15:30,0``).
+    completion_first: tuple[int, int] = (0, 0)
     follow_up_turns: int = 7  # %%qwen -c turns in one conversation (bench/checking.py)
     follow_up_tokens: int = 128
     check_problems: int | None = None  # problems per category (None: the whole set)

@@ -53,7 +53,10 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
         None if match is None else f"{match['identical']}/{match['total']}", None, "reported")
     warm = value_at(report, "completion", "latency", "warm_ttft_s", "0", "median")
     out["completion_warm_ttft_s"] = goal(warm, None if warm is None else warm <= 0.25, "<= 0.25")
-    prefill = value_at(report, "completion", "latency", "prefill_vs_warm")
+    # As JupyterLab gets it (the kernel's comm) when measured; else the direct call's.
+    prefill = value_at(report, "completion", "comm", "prefill_vs_warm")
+    if prefill is None:
+        prefill = value_at(report, "completion", "latency", "prefill_vs_warm")
     out["completion_prefill_vs_warm"] = goal(prefill, None if prefill is None else prefill <= 1.5,
                                              "<= 1.5")
     keys = ("exact_match", "parses", "edit_similarity")
@@ -165,7 +168,16 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"  after a new cell: prefilled {mmm(new_cell['prefill'], 3)} s, "
                      f"not {mmm(new_cell['no_prefill'], 3)} s; prefilled/warm "
                      f"{num(lat.get('prefill_vs_warm'))}×")
+        comm = comp.get("comm")
+        if comm:
+            new_cell = comm["after_new_cell_ttft_s"]
+            lines.append(f"  through the kernel's comm: warm {mmm(comm['warm_ttft_s'], 3)} s; after "
+                         f"a new cell prefilled {mmm(new_cell['prefill'], 3)} s, not "
+                         f"{mmm(new_cell['no_prefill'], 3)} s; prefilled/warm "
+                         f"{num(comm.get('prefill_vs_warm'))}×")
         for kind, by_who in comp["quality"].items():
+            if kind == "per_hole":
+                continue
             for who, q in by_who.items():
                 lines.append(f"  {kind:<6} {who:<8} {q['holes']} holes: exact {q['exact_match']:.2f}, "
                              f"parses {q['parses']:.2f}, similarity {q['edit_similarity']:.2f}")

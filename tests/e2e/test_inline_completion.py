@@ -342,3 +342,46 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
     assert cells[0] == "%load_ext qwen_magic" and cells[-1].startswith(typed), cells
     no_error_ui(page)
     errors.check()
+
+
+def test_alt_backslash_completes_an_empty_indented_line(
+        page: Any, lab_server: LabServer, shoot: Shooter) -> None:
+    """JupyterLab never asks by itself on a whitespace-only line (the start of a body): the
+    README's Alt-\\ (``inline-completer:invoke``) does, with the kernel's own model."""
+    errors = PageErrors(page)
+    traffic = KernelTraffic(page)
+    notebook = Notebook(page, lab_server, write_notebook(
+        lab_server, "alt_backslash.ipynb", extra_first=["%load_ext qwen_magic"])).open()
+    last = len(notebook.cells()) - 1
+    run_all_above(notebook, last)
+
+    typed = "def fibonacci(n):\n    "  # JupyterLab indents the line after the colon
+    notebook.type_in(last, "def fibonacci(n):")
+    notebook.page.keyboard.press("Enter")
+    assert notebook.source(last) == typed
+
+    def asked_here() -> list[dict[str, Any]]:
+        return [d for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))
+                if d.get("type") == "complete" and d.get("prefix") == typed]
+
+    # By itself: nothing is asked for this line and nothing shows (a request sent while the
+    # first line was typed is for another cursor and is not shown here either).
+    page.wait_for_timeout(3 * SETTLE_MS)
+    assert not asked_here()
+    expect(notebook.ghost()).to_have_count(0)
+
+    notebook.page.keyboard.press("Alt+Backslash")
+    ghost = notebook.wait_ghost_text(timeout=120_000)  # the first read of the context is cold
+    assert ghost.strip(), "no ghost text"
+    assert len(asked_here()) == 1
+    shoot("15-inline-alt-backslash-empty-line")
+    notebook.accept_ghost_text()
+
+    source = notebook.source(last)
+    assert source.startswith(typed) and source[len(typed):].strip(), source
+    body = [line for line in source.split("\n")[1:] if line.strip()]
+    assert body and all(line.startswith("    ") for line in body), source  # an indented body
+    cell = notebook.cells()[last]
+    assert cell["prompt"].strip() in ("[ ]:", "") and cell["outputs"] == 0  # never run
+    no_error_ui(page)
+    errors.check()

@@ -88,6 +88,12 @@ def test_every_section_has_a_scenario_and_an_only_choice():
     add_arguments(parser)
     args = parser.parse_args(["--quick", "--json", "--only", "deterministic", "--only", "short"])
     assert args.quick and args.json and args.only == ["deterministic", "short"]
+    assert args.holes is None
+    assert parser.parse_args(["--holes", "30,0"]).holes == ((0, 30), (0, 0))
+    assert parser.parse_args(["--holes", "15:30,0:4"]).holes == ((15, 30), (0, 4))
+    for bad in ("30", "a,b", "-1,3", "20:10,0"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--holes", bad])
 
 
 def test_contexts_fill_their_token_budget_without_passing_it():
@@ -414,3 +420,40 @@ def test_the_bench_uses_no_private_name_of_the_product():
             if isinstance(item, ast.Call) and isinstance(item.func, ast.Name) and item.func.id == "getattr":
                 assert not (len(item.args) > 1 and isinstance(item.args[1], ast.Constant)
                             and str(item.args[1].value).startswith("_")), where
+
+
+def test_the_prefill_goal_is_judged_through_the_comm_when_measured(report):
+    latency = {"context_tokens": 1811, "cells": 36,
+               "warm_ttft_s": {"0": node(0.13), "50": node(1.0), "200": node(2.9)},
+               "cold_ttft_s": node(19.9),
+               "after_new_cell_ttft_s": {"prefill": node(0.18), "no_prefill": node(0.5)},
+               "prefill_vs_warm": 1.4}
+    report["completion"] = {"quality": {"per_hole": []}, "latency": latency}
+    assert goals(report)["completion_prefill_vs_warm"]["value"] == 1.4
+    report["completion"]["comm"] = {
+        "warm_ttft_s": node(0.15), "typing_pause_s": 0.5,
+        "after_new_cell_ttft_s": {"prefill": node(0.3), "no_prefill": node(0.6)},
+        "prefill_vs_warm": 2.0}
+    g = goals(report)["completion_prefill_vs_warm"]
+    assert g["value"] == 2.0 and g["met"] is False
+    assert ("  through the kernel's comm: warm 0.150 [0.150–0.150] s; after a new cell prefilled "
+            "0.300 [0.300–0.300] s, not 0.600 [0.600–0.600] s; prefilled/warm 2.00×"
+            ) in format_table(report)
+
+
+def test_completion_quality_scores_a_range_of_holes_and_keeps_each_one(monkeypatch):
+    from qwen_magic.bench import completion as section
+    from qwen_magic.completion import Completion
+
+    class Provider:
+        def complete(self, request, cancel, on_text):
+            return Completion(request.prefix[-3:], "stop")
+
+    monkeypatch.setattr(section, "naive", lambda bench, hole, max_tokens: hole.middle)
+    bench = type("B", (), {"provider": Provider()})()
+    out = section.quality(bench, 5, 2, lambda _: None, first=(3, 0))
+    assert [(h["kind"], h["hole"]) for h in out["per_hole"]] == [
+        ("single", 3), ("single", 4), ("multi", 0), ("multi", 1)]
+    assert out["single"]["naive"] == {"holes": 2, "exact_match": 1.0, "parses": 1.0,
+                                      "edit_similarity": 1.0}
+    assert out["single"]["product"]["holes"] == 2

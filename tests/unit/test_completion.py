@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pytest
 
 from qwen_magic.completion import (
@@ -13,6 +16,7 @@ from qwen_magic.completion import (
     context_text,
     fim_prompt,
     prefill_text,
+    prompt_prefix,
     select_context,
 )
 from qwen_magic.errors import ConfigError
@@ -39,9 +43,80 @@ def test_prompt_layout_puts_the_notebook_first_and_the_cursor_last() -> None:
     request = CompletionRequest("def f(x):\n    ", "\nprint(f(2))", context_cells=("import os", "x = 1"))
     prompt = fim_prompt(request)
     assert prompt.startswith("<|repo_name|>notebook\n<|file_sep|>cell_1.py\nimport os\n")
-    assert prompt.endswith(f"{FIM_PREFIX}def f(x):\n    {FIM_SUFFIX}\nprint(f(2)){FIM_MIDDLE}")
+    # (The indentation of the cursor's otherwise empty line is the model's to write.)
+    assert prompt.endswith(f"{FIM_PREFIX}def f(x):\n{FIM_SUFFIX}\nprint(f(2)){FIM_MIDDLE}")
     # What background prefill reads is exactly the start of the next completion's prompt.
     assert prompt.startswith(prefill_text(request.context_cells, request.context_chars))
+
+
+def test_without_earlier_cells_the_prompt_is_the_file_level_layout() -> None:
+    # One file: Qwen's bare FIM prompt, no repository header around it.
+    request = CompletionRequest("total = sum(", "\nprint(total)", context_cells=("", "  "))
+    assert fim_prompt(request) == f"{FIM_PREFIX}total = sum({FIM_SUFFIX}\nprint(total){FIM_MIDDLE}"
+    assert prefill_text((), 6000) == FIM_PREFIX
+    assert fim_prompt(request).startswith(prefill_text(request.context_cells, 6000))
+
+
+def test_the_model_reads_the_bare_prompt_and_the_line_ends_at_its_newline() -> None:
+    """Through the local provider's FIM loop, with a fake model: what it reads and returns."""
+    from qwen_magic.providers.local import fim
+    from qwen_magic.providers.local.prefix_cache import PrefixStateCache
+
+    class FakeLlama:  # one character a token; "writes" a fixed answer
+        n_ctx = 4096
+
+        def __init__(self, answer: str) -> None:
+            self.answer, self.read = answer, ""
+
+        def tokenize(self, text: str) -> list[int]:
+            self.read = text
+            return [ord(c) for c in text]
+
+        def tokens(self) -> list[int]:
+            return []
+
+        def truncate(self, n: int) -> None:
+            pass
+
+        def generate(self, tokens: list[int], **sampling: object) -> Iterator[int]:
+            assert sampling["top_k"] == 1 and sampling["temp"] == 0.0  # greedy
+            yield from (ord(c) for c in self.answer)
+
+        def is_end_of_generation(self, token: int) -> bool:
+            return False
+
+        def token_text(self, token: int) -> str:
+            return chr(token)
+
+        def token_bytes(self, token: int) -> bytes:
+            return chr(token).encode()
+
+    llama = FakeLlama("values)\nprint(total)\n")
+    request = CompletionRequest("total = sum(", "\nprint(total)")
+    got = fim.complete(llama, PrefixStateCache(0), request,  # type: ignore[arg-type]
+                       threading.Event(), lambda _: None)
+    assert llama.read == f"{FIM_PREFIX}total = sum({FIM_SUFFIX}\nprint(total){FIM_MIDDLE}"
+    assert (got.text, got.finish_reason) == ("values)", "stop")
+
+    # On an indented empty line: the model reads up to the line's start and writes the
+    # indentation; what is shown after the typed indentation has it once.
+    llama = FakeLlama("    if n < 2:\n        return n\n    return n\n\nprint(1)")
+    shown: list[str] = []
+    got = fim.complete(llama, PrefixStateCache(0), CompletionRequest("def f(n):\n    "),  # type: ignore[arg-type]
+                       threading.Event(), shown.append)
+    assert llama.read == f"{FIM_PREFIX}def f(n):\n{FIM_SUFFIX}{FIM_MIDDLE}"
+    assert got.text == "".join(shown) == "if n < 2:\n        return n\n    return n"
+
+
+def test_the_prompt_ends_at_the_start_of_an_only_indented_line() -> None:
+    # Bare indentation would end the prompt mid-token (the last space of an indent belongs
+    # to the next word's token): the model writes the indentation itself.
+    assert prompt_prefix("def f(n):\n    ") == "def f(n):\n"
+    assert prompt_prefix("class A:\n    def f(self):\n\t\t") == "class A:\n    def f(self):\n"
+    assert prompt_prefix("    ") == ""
+    # Any code on the cursor's line stays, and so does a line left empty.
+    assert prompt_prefix("def f(n):\n    return n ") == "def f(n):\n    return n "
+    assert prompt_prefix("x = 1\n") == "x = 1\n"
 
 
 def test_typing_only_extends_the_prompt_up_to_the_cursor() -> None:
@@ -67,7 +142,7 @@ def test_context_start_moves_in_blocks_as_the_notebook_grows() -> None:
 def test_a_single_huge_cell_keeps_the_newest_cells_that_fit() -> None:
     assert select_context(["a" * 10_000, "b = 1", "c = 2"], budget_chars=100) == ["b = 1", "c = 2"]
     assert select_context(["", "  ", "x = 1"], budget_chars=100) == ["x = 1"]
-    assert context_text([]) == "<|repo_name|>notebook\n<|file_sep|>current.py\n"
+    assert context_text([]) == ""
 
 
 def test_bad_requests_are_one_line_errors() -> None:

@@ -20,8 +20,9 @@ repository, and the prompt is the model's file-level FIM layout: from ``<|fim_pr
 
 Everything up to ``<|fim_prefix|>`` changes only when a cell is added or changed, and the text
 before the cursor only grows as the user types, so the model's prefix cache reads just what
-changed. The text after the cursor is re-read on every request (Qwen's layout puts it after
-the typed part); it is usually short.
+changed — and background prefill reads both ahead of the request: the grown notebook after a
+cell ran, the typed text as it is typed (:func:`prefill_text`). The text after the cursor is
+re-read on every request (Qwen's layout puts it after the typed part); it is usually short.
 """
 
 from __future__ import annotations
@@ -139,9 +140,13 @@ def fim_prompt(request: CompletionRequest) -> str:
             f"{FIM_SUFFIX}{request.suffix}{FIM_MIDDLE}")
 
 
-def prefill_text(cells: Sequence[str], context_chars: int) -> str:
-    """What background prefill reads: the prompt of the next completion up to the cursor."""
-    return context_text(select_context(cells, context_chars)) + FIM_PREFIX
+def prefill_text(cells: Sequence[str], context_chars: int, prefix: str = "") -> str:
+    """What background prefill reads: the prompt of the next completion up to the cursor.
+
+    ``prefix`` is what the user has typed before the cursor so far: read as it is typed, the
+    next completion has only the last keystrokes and its two FIM markers left to read.
+    """
+    return context_text(select_context(cells, context_chars)) + FIM_PREFIX + prompt_prefix(prefix)
 
 
 def _indent(line: str) -> int:

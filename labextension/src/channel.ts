@@ -55,13 +55,16 @@ export interface ICancelMessage {
 }
 
 /**
- * frontend → kernel, after a cell ran: the code cells up to it, so that the kernel reads
- * the grown notebook into the model's cache while idle (no answer).
+ * frontend → kernel, no answer. After a cell ran: the code cells up to it, so that the
+ * kernel reads the grown notebook into the model's cache while idle. While the user types:
+ * the code cells above the active one and `prefix`, the cell's text before the cursor, so
+ * that the next completion has only the last keystrokes left to read.
  */
 export interface IPrefillMessage {
   type: 'prefill';
   id: number;
   cells: string[];
+  prefix?: string;
 }
 
 /** kernel → frontend */
@@ -152,12 +155,17 @@ export class KernelChannel {
   }
 
   /**
-   * Tell the kernel the notebook grew. Only over a comm that is already open: a kernel
-   * that never answered a completion is not asked to open one on every execution.
+   * Let the kernel read ahead (see IPrefillMessage). Only over a comm that is already
+   * open: a kernel that never answered a completion is not asked to open one on every
+   * execution or key press.
    */
-  prefill(id: number, cells: string[]): void {
+  prefill(id: number, cells: string[], prefix?: string): void {
     if (this._comm && !this._comm.isDisposed) {
-      this._send({ type: 'prefill', id, cells });
+      const message: IPrefillMessage = { type: 'prefill', id, cells };
+      if (prefix !== undefined) {
+        message.prefix = prefix;
+      }
+      this._send(message);
     }
   }
 

@@ -9,7 +9,7 @@
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICompletionProviderManager } from '@jupyterlab/completer';
-import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { QwenInlineProvider } from './provider';
@@ -25,11 +25,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Inline (ghost text) completion from the qwen-magic model loaded in the notebook kernel.',
   autoStart: true,
   requires: [ICompletionProviderManager],
-  optional: [ISettingRegistry],
+  optional: [ISettingRegistry, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     manager: ICompletionProviderManager,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    notebooks: INotebookTracker | null
   ): void => {
     if (typeof manager.registerInlineProvider !== 'function') {
       console.warn('qwen-magic: inline completion needs JupyterLab ≥ 4.1 or Notebook ≥ 7.1');
@@ -44,6 +45,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
         provider.prefillAfter(panel, cell);
       }
     });
+    // While the user types in a notebook's code cell, the kernel may read the typed text.
+    if (notebooks) {
+      let watched: INotebookTracker['activeCell'] = null;
+      const onContent = () => {
+        const panel = notebooks.currentWidget;
+        if (panel && watched?.model.type === 'code' && panel.content.activeCell === watched) {
+          provider.readAhead(panel);
+        }
+      };
+      notebooks.activeCellChanged.connect((_, cell) => {
+        watched?.model.contentChanged.disconnect(onContent);
+        watched = cell;
+        cell?.model.contentChanged.connect(onContent);
+      });
+    }
 
     if (settingRegistry) {
       settingRegistry

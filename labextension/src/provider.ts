@@ -22,6 +22,13 @@ import { Completion, KernelChannel } from './channel';
 /** What JupyterLab's inline completer uses when its settings do not say otherwise. */
 const DEFAULT_TIMEOUT_MS = 5000;
 
+/**
+ * While the user types, the text before the cursor goes to the kernel at most this often,
+ * so that it reads the typed text ahead of the (debounced) completion request: a key press
+ * costs the model one or two tokens, the request is then left with its two FIM markers.
+ */
+export const READ_AHEAD_MS = 100;
+
 const EMPTY: IInlineCompletionList = { items: [] };
 
 export class QwenInlineProvider implements IInlineCompletionProvider {
@@ -44,6 +51,7 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
 
   /** JupyterLab calls this with the provider's inline completer settings. */
   configure(settings: { [property: string]: JSONValue }): void {
+    this._enabled = settings?.enabled !== false;
     const timeout = settings?.timeout;
     if (typeof timeout === 'number' && timeout > 0) {
       this._timeout = timeout;
@@ -79,6 +87,14 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
     // Show something only once there is text: an empty suggestion would still take Tab.
     if (!(await firstText(completion, this._timeout))) {
       completion.channel.cancel(completion, 'timeout');
+    }
+    // The text changed meanwhile without a new request (JupyterLab asks nothing for an
+    // emptied line): a suggestion for the old text would appear where it does not belong.
+    const source = activeSource(context.widget);
+    if (source !== undefined && source !== request.text) {
+      completion.channel.cancel(completion);
+      this._active.delete(token);
+      return EMPTY;
     }
     if (completion.finished) {
       this._active.delete(token);
@@ -165,6 +181,30 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
     channel.prefill(++this._lastId, cells);
   }
 
+  /**
+   * The active cell of `panel` changed: soon, send its kernel the text before the cursor
+   * to read ahead (at most once per READ_AHEAD_MS, with the text as it is then).
+   */
+  readAhead(panel: NotebookPanel): void {
+    if (!this._enabled || this._readAheadTimer !== undefined) {
+      return;
+    }
+    this._readAheadTimer = setTimeout(() => {
+      this._readAheadTimer = undefined;
+      const kernel = panel.sessionContext.session?.kernel;
+      const channel = kernel ? this._channels.get(kernel) : undefined;
+      const cell = panel.content.activeCell;
+      const cells = cellsAbove(panel);
+      if (!channel || channel.isDisposed || !cell?.editor || cells === null || panel.isDisposed) {
+        return;
+      }
+      const editor = cell.editor;
+      const text = editor.model.sharedModel.getSource();
+      const cursor = editor.getOffsetAt(editor.getCursorPosition());
+      channel.prefill(++this._lastId, cells, text.slice(0, cursor));
+    }, READ_AHEAD_MS);
+  }
+
   private _channel(kernel: Kernel.IKernelConnection): KernelChannel {
     let channel = this._channels.get(kernel);
     if (!channel || channel.isDisposed) {
@@ -176,6 +216,8 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
   }
 
   private _timeout = DEFAULT_TIMEOUT_MS;
+  private _enabled = true;
+  private _readAheadTimer: ReturnType<typeof setTimeout> | undefined;
   private _lastId = 0;
   private _active = new Map<string, Completion>();
   private _channels = new Map<Kernel.IKernelConnection, KernelChannel>();
@@ -204,6 +246,14 @@ export function cellsAbove(widget: Widget): string[] | null {
     }
   }
   return cells;
+}
+
+/** The text of the cell being edited in a notebook; undefined elsewhere (a console). */
+function activeSource(widget: Widget): string | undefined {
+  if (!(widget instanceof NotebookPanel)) {
+    return undefined;
+  }
+  return widget.content.activeCell?.model.sharedModel.getSource();
 }
 
 /**

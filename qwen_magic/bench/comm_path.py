@@ -62,10 +62,14 @@ class CommClient:
                           and m["parent_header"].get("msg_id") == msg_id
                           and m["content"]["execution_state"] == "idle")
 
-    def prefill(self, cells: Sequence[str]) -> None:
-        """What JupyterLab sends once a cell has run: the grown notebook (no answer)."""
+    def prefill(self, cells: Sequence[str], prefix: str | None = None) -> None:
+        """What JupyterLab sends once a cell has run (the grown notebook) and, with
+        ``prefix``, while the user types (the text before the cursor). No answer."""
         self._next_id += 1
-        self._comm({"type": "prefill", "id": self._next_id, "cells": list(cells)})
+        data: dict[str, Any] = {"type": "prefill", "id": self._next_id, "cells": list(cells)}
+        if prefix is not None:
+            data["prefix"] = prefix
+        self._comm(data)
 
     def complete(self, prefix: str, cells: Sequence[str], max_tokens: int) -> Reply:
         """One ``complete`` request, read to its ``done``."""

@@ -8,10 +8,14 @@ match, "the code around the hole still parses" and edit similarity.
 Latency, with a notebook context of about ``plan.context_tokens`` read beforehand: the time
 from the request to the first shown piece of text, warm (a few characters typed since the
 last request) with 0, 50 and 200 tokens after the cursor, cold (nothing cached), and after a
-new cell was added — with background prefill (what the kernel does when the cell ran) and
-without it. Those are measured twice: calling the provider directly, and through a real
-kernel's ``qwen_magic.completion`` comm as JupyterLab drives it (:mod:`.comm_path`), a new
-cell executed in that kernel and the ``prefill`` message sent, as the labextension does.
+new cell was added — with background prefill (what the kernel does when the cell ran, and
+while the user types) and without it. The labextension has the kernel read ahead as the user
+types (a ``prefill`` with the text before the cursor per key press), so the typing is played
+key by key with those messages; the warm figure without them is what a front end that only
+sends requests gets (the terminal's key, the API). Measured twice: calling the provider
+directly, and through a real kernel's ``qwen_magic.completion`` comm as JupyterLab drives it
+(:mod:`.comm_path`), a new cell executed in that kernel and the ``prefill`` messages sent as
+the labextension sends them.
 """
 
 from __future__ import annotations
@@ -36,10 +40,10 @@ TYPED = ("result = summarize(fr", "ame, by=")  # the cursor at the end of the ce
 #: What both paths may write into a hole. Both also get the same hole and no notebook
 #: context (the hole's own file is all either sees), and both decode greedily.
 HOLE_MAX_TOKENS = 64
-#: Through the comm, from the end of a cell's run to the first ``complete``: the first
-#: keystrokes in the new cell and JupyterLab's 250 ms debounce. Background prefill of a new
-#: cell has this long before the user wants a suggestion.
-TYPING_PAUSE_S = 0.5
+#: Through the comm: between two key presses (about 70 words a minute), and from the last
+#: one to the ``complete`` request (the labextension's debounce; not counted in the time).
+KEY_INTERVAL_S = 0.15
+DEBOUNCE_S = 0.25
 
 
 def notebook_cells(bench: Any, target_tokens: int) -> list[str]:
@@ -115,12 +119,20 @@ def _budget(bench: Any) -> int:
     return int(bench.plan.context_tokens * 8)
 
 
+def _type_ahead(bench: Any, cells: list[str], before: str, typed: str) -> None:
+    """Key by key, what the kernel reads while the user types ``typed`` after ``before``."""
+    for end in range(1, len(typed) + 1):
+        text = prefill_text(cells, _budget(bench), before + typed[:end])
+        bench.provider.prefill(text, threading.Event())
+
+
 def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) -> dict[str, Any]:
     provider = bench.provider
     cells = notebook_cells(bench, context_tokens)
     context = prefill_text(cells, _budget(bench))
     out: dict[str, Any] = {"context_tokens": bench.count(context), "cells": len(cells)}
     warm: dict[int, list[float]] = {n: [] for n in SUFFIX_CURVE}
+    unread: list[float] = []  # warm, no reading ahead
     cold: list[float] = []
     prefilled: list[float] = []
     unprefilled: list[float] = []
@@ -129,23 +141,31 @@ def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) ->
         for n in SUFFIX_CURVE:
             suffix = suffix_of(bench, n)
             _ttft(bench, TYPED[0], suffix, cells)  # the request before: typing goes on
+            _type_ahead(bench, cells, TYPED[0], TYPED[1])
             value = _ttft(bench, TYPED[0] + TYPED[1], suffix, cells)
             if value is not None:
                 warm[n].append(value)
+        _ttft(bench, TYPED[0], "", cells)
+        value = _ttft(bench, TYPED[0] + TYPED[1], "", cells)
+        if value is not None:
+            unread.append(value)
         bench.reset("api")
         value = _ttft(bench, TYPED[0] + TYPED[1], "", cells)
         if value is not None:
             cold.append(value)
-        # A new cell ran: with prefill, the kernel reads the grown context while idle.
+        # A new cell ran: with prefill, the kernel reads the grown context while idle, then
+        # the new cell's text as it is typed; without, the request reads all of it.
         grown = [*cells, f"summary_{trial} = frame.groupby('region').agg(['mean', 'max'])"]
         for with_prefill, bucket in ((True, prefilled), (False, unprefilled)):
             _ttft(bench, TYPED[0], "", cells)  # back to the old notebook, warm
             if with_prefill:
                 provider.prefill(prefill_text(grown, _budget(bench)), threading.Event())
+                _type_ahead(bench, grown, "", TYPED[0] + TYPED[1])
             value = _ttft(bench, TYPED[0] + TYPED[1], "", grown)
             if value is not None:
                 bucket.append(value)
     out["warm_ttft_s"] = {str(n): stats(values) for n, values in warm.items()}
+    out["warm_without_read_ahead_ttft_s"] = stats(unread)
     out["cold_ttft_s"] = stats(cold)
     out["after_new_cell_ttft_s"] = {"prefill": stats(prefilled), "no_prefill": stats(unprefilled)}
     warm0 = statistics.median(warm[0]) if warm[0] else None
@@ -158,11 +178,13 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
                      progress: Progress) -> dict[str, Any]:
     """Warm and after-a-new-cell figures as JupyterLab gets them: a kernel, its comm.
 
-    Per trial: the old notebook, warm (the request before, then the measured one); then,
-    for each arm (order rotating), back to the old notebook, a new cell executed in the
-    kernel, ``prefill`` with the grown notebook (one arm only), a pause for the first
-    keystrokes and the debounce, and the measured request on the grown notebook. Each arm
-    runs its own new cell, so neither reads what the other left in the cache.
+    Per trial: the old notebook, warm (the request before, a few keys typed with their
+    read-ahead, then the measured one); then, for each arm (order rotating), back to the old
+    notebook, a new cell executed in the kernel, and the new cell's line typed key by key —
+    with ``prefill`` after the run and per key press (the labextension's messages) in one
+    arm, with no message at all in the other — and the measured request on the grown
+    notebook after the debounce. Each arm runs its own new cell, so neither reads what the
+    other left in the cache.
     """
     cells = notebook_cells(bench, context_tokens)
     config = bench.provider.loader.config
@@ -175,11 +197,20 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
     after: dict[str, list[float]] = {"prefill": [], "no_prefill": []}
     # What the kernel read for each measured request: says whether prefill had finished.
     new_tokens: dict[str, list[float]] = {"warm": [], "prefill": [], "no_prefill": []}
+
+    def type_keys(notebook: list[str], before: str, typed: str, read_ahead: bool) -> None:
+        for end in range(1, len(typed) + 1):
+            if read_ahead:
+                client.prefill(notebook, before + typed[:end])
+            time.sleep(KEY_INTERVAL_S)
+        time.sleep(DEBOUNCE_S)
+
     try:
         client.complete(TYPED[0], cells, 16)  # the kernel reads the notebook once, cold
         for trial in range(rounds):
             progress(f"completion through the comm: trial {trial + 1}/{rounds}")
             client.complete(TYPED[0], cells, 16)
+            type_keys(cells, TYPED[0], TYPED[1], read_ahead=True)
             reply = client.complete(TYPED[0] + TYPED[1], cells, 16)
             if reply.first_chunk_s is not None:
                 warm.append(reply.first_chunk_s)
@@ -192,7 +223,7 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
                 grown = [*cells, new_cell]
                 if arm == "prefill":
                     client.prefill(grown)
-                time.sleep(TYPING_PAUSE_S)
+                type_keys(grown, "", TYPED[0] + TYPED[1], read_ahead=arm == "prefill")
                 reply = client.complete(TYPED[0] + TYPED[1], grown, 16)
                 if reply.first_chunk_s is not None:
                     after[arm].append(reply.first_chunk_s)
@@ -202,7 +233,7 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
         client.close()
     out: dict[str, Any] = {"warm_ttft_s": stats(warm),
                            "after_new_cell_ttft_s": {k: stats(v) for k, v in after.items()},
-                           "typing_pause_s": TYPING_PAUSE_S,
+                           "key_interval_s": KEY_INTERVAL_S, "debounce_s": DEBOUNCE_S,
                            "new_prompt_tokens": {k: stats(v) for k, v in new_tokens.items()}}
     if warm and after["prefill"]:
         out["prefill_vs_warm"] = statistics.median(after["prefill"]) / statistics.median(warm)

@@ -163,6 +163,9 @@ def format_table(report: dict[str, Any]) -> str:
                      f"({lat['cells']} cells), time to the first ghost text")
         for after, node in lat["warm_ttft_s"].items():
             lines.append(f"  warm, {after:>3} tokens after the cursor  {mmm(node, 3)} s")
+        if "warm_without_read_ahead_ttft_s" in lat:
+            lines.append(f"  warm, not read ahead as typed   "
+                         f"{mmm(lat['warm_without_read_ahead_ttft_s'], 3)} s")
         lines.append(f"  cold (nothing cached)           {mmm(lat['cold_ttft_s'], 3)} s")
         new_cell = lat["after_new_cell_ttft_s"]
         lines.append(f"  after a new cell: prefilled {mmm(new_cell['prefill'], 3)} s, "

@@ -13,6 +13,11 @@ wins: a request that arrives while another waits makes that one ``stale``, and o
 arrives while another runs cancels it (the user typed on). A cell that starts executing
 cancels whatever runs, so a completion or a prefill never holds the user's code back by
 more than the one chunk of prompt the model is reading.
+
+Prefill messages come after a cell ran (the grown notebook) and while the user types (the
+notebook and the text before the cursor): reading ahead leaves the next completion only the
+last keystrokes and its FIM markers to read. A prefill never interrupts a completion, and a
+completion makes a waiting prefill moot (its prompt holds all of it).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ COMM_TARGET = "qwen_magic.completion"
 
 #: ``complete(request, cancel, on_text) -> Completion``; ``on_text`` gets each shown delta.
 CompleteFn = Callable[[CompletionRequest, threading.Event, Callable[[str], None]], Completion]
-#: ``prefill(cells, cancel)``: read the notebook part of the next prompt into the cache.
-PrefillFn = Callable[[tuple[str, ...], threading.Event], None]
+#: ``prefill(cells, prefix, cancel)``: read the next prompt up to the cursor into the cache
+#: (``prefix``: the text typed before the cursor so far; "" right after a cell ran).
+PrefillFn = Callable[[tuple[str, ...], str, threading.Event], None]
 Send = Callable[[dict[str, Any]], None]
 
 
@@ -41,6 +47,7 @@ class _Job:
     send: Send
     request: CompletionRequest | None = None
     cells: tuple[str, ...] = ()
+    prefix: str = ""
 
 
 class CompletionService:
@@ -78,7 +85,11 @@ class CompletionService:
                 )
                 self._submit(_Job("complete", number, send, request=request))
             elif kind == "prefill":
-                self._submit(_Job("prefill", number, send, cells=tuple(data.get("cells") or ())))
+                prefix = data.get("prefix") or ""
+                if not isinstance(prefix, str):
+                    raise TypeError(f"prefix must be text, got {type(prefix).__name__}")
+                self._submit(_Job("prefill", number, send, cells=tuple(data.get("cells") or ()),
+                                  prefix=prefix))
             elif kind == "cancel":
                 self._cancel_job(number)
         except (QwenMagicError, TypeError, ValueError) as exc:
@@ -121,6 +132,8 @@ class CompletionService:
                     self._pending.send({"type": "done", "id": self._pending.id,
                                         "finish_reason": "stale"})
                 self._pending = job
+                # Its prompt holds everything a waiting prefill would read, and newer text.
+                self._prefill = None
                 if self._running is not None:
                     self._cancel.set()  # the user typed on: the running one is stale
             self._lock.notify()
@@ -154,7 +167,7 @@ class CompletionService:
             cancel = self._cancel
             try:
                 if job.kind == "prefill":
-                    self.prefill(job.cells, cancel)
+                    self.prefill(job.cells, job.prefix, cancel)
                 else:
                     self._run_completion(job, cancel)
             except QwenMagicError as exc:
@@ -189,9 +202,10 @@ class CompletionFrontEnds:
     """What ``%load_ext`` sets up for completion as you type, and ``%unload_ext`` takes down.
 
     In a kernel: the comm target JupyterLab's inline completer opens. In terminal IPython:
-    the Ctrl-Q key binding. In both: a starting cell cancels the model's work, and (in the
-    terminal, where the kernel knows the history) a finished cell prefills the next
-    completion's context. ``magics`` supplies the settings and the provider.
+    the Ctrl-Q key binding. In both: a starting cell cancels the model's work. In the
+    terminal, where the kernel knows the history and the text being typed, the kernel itself
+    prefills after a cell ran and as the user types (in JupyterLab the labextension asks for
+    both). ``magics`` supplies the settings and the provider.
     """
 
     def __init__(self, shell: Any, magics: Any) -> None:
@@ -211,7 +225,8 @@ class CompletionFrontEnds:
         elif type(self.shell).__name__ == "TerminalInteractiveShell":
             from .terminal_completer import TerminalCompleter
 
-            self.terminal = TerminalCompleter(self.shell, self._complete_now)
+            self.terminal = TerminalCompleter(self.shell, self._complete_now,
+                                              read_ahead=self._read_ahead)
             if not self.terminal.install():
                 self.terminal = None
 
@@ -244,9 +259,14 @@ class CompletionFrontEnds:
 
     def _cell_finished(self, *_: Any) -> None:
         self.service.cell_finished()
-        if self.terminal is not None and self.magics.completion:
-            cells = self.terminal.context_cells()
-            self.service.handle({"type": "prefill", "id": 0, "cells": list(cells)}, _ignore)
+        if self.terminal is not None:
+            self._read_ahead(self.terminal.context_cells(), "")
+
+    def _read_ahead(self, cells: tuple[str, ...], prefix: str) -> None:
+        """The terminal's prefill: after a cell ran, and as the user types."""
+        if self.magics.completion:
+            self.service.handle({"type": "prefill", "id": 0, "cells": list(cells),
+                                 "prefix": prefix}, _ignore)
 
     def _provider(self) -> Any:
         from .. import api
@@ -274,13 +294,14 @@ class CompletionFrontEnds:
             return Completion("", "stop")
         return self._complete(request, cancel, on_text)
 
-    def _prefill(self, cells: tuple[str, ...], cancel: threading.Event) -> None:
+    def _prefill(self, cells: tuple[str, ...], prefix: str, cancel: threading.Event) -> None:
         from ..completion import prefill_text
         from ..providers.local.provider import QwenLocalProvider
 
         provider = self._provider()
         if isinstance(provider, QwenLocalProvider) and provider.loader.cached() is not None:
-            provider.prefill(prefill_text(cells, self.magics.completion_context_tokens * 4), cancel)
+            provider.prefill(prefill_text(cells, self.magics.completion_context_tokens * 4, prefix),
+                             cancel)
 
 
 def _ignore(_: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ jupyter-ai installed; this does the same with the kernel's model and nothing els
 (:data:`KEY`) asks the model to fill in at the cursor, with this session's earlier inputs as
 context. The answer streams in as prompt_toolkit's grey suggestion after the cursor, computed
 in a thread so that typing never waits; IPython's own keys accept it (→ or End: all of it,
-Ctrl-→: a word) and typing on discards and cancels it.
+Ctrl-→: a word) and typing on discards and cancels it. Each change to the text also hands it
+to ``read_ahead``, so that the model has read the typed text before the key is pressed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from ..completion import Completion, CompletionRequest
 KEY = "c-q"
 
 CompleteFn = Callable[[CompletionRequest, threading.Event, Callable[[str], None]], Completion]
+#: ``read_ahead(context_cells, text_before_cursor)``: returns at once; the model reads later.
+ReadAheadFn = Callable[[tuple[str, ...], str], None]
 
 
 class TerminalCompleter:
     """The key binding and the suggestion it streams into the prompt's buffer."""
 
-    def __init__(self, shell: Any, complete: CompleteFn, *, max_tokens: int = 64,
-                 context_chars: int = 6000) -> None:
-        self.shell, self.complete = shell, complete
+    def __init__(self, shell: Any, complete: CompleteFn, *, read_ahead: ReadAheadFn | None = None,
+                 max_tokens: int = 64, context_chars: int = 6000) -> None:
+        self.shell, self.complete, self.read_ahead = shell, complete, read_ahead
         self.max_tokens, self.context_chars = max_tokens, context_chars
         self._cancel = threading.Event()
         self._previous_bindings: Any = None
@@ -65,8 +68,10 @@ class TerminalCompleter:
 
     # -- prompt_toolkit side (its event loop thread) ----------------------------------------
 
-    def _on_text_changed(self, _: Any) -> None:
+    def _on_text_changed(self, buffer: Any) -> None:
         self._cancel.set()  # typing on: the suggestion being written is for another text
+        if self.read_ahead is not None:
+            self.read_ahead(self.context_cells(), buffer.document.text_before_cursor)
 
     def _on_key(self, event: Any) -> None:
         from prompt_toolkit.auto_suggest import Suggestion

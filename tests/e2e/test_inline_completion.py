@@ -167,6 +167,8 @@ def _open(comm, _open_msg):
         seen.append(data)
         if data["type"] == "cancel":
             cancelled.add(data["id"])
+        elif data["type"] == "prefill":
+            pass  # read ahead: nothing to answer
         elif data["prefix"].endswith("busy = "):
             comm.send({"type": "busy", "id": data["id"]})
         elif data["prefix"].endswith("oops = "):
@@ -209,6 +211,18 @@ def test_scripted_kernel_side_streams_cancels_and_tab_accepts(
                      in traffic.comm_data_sent(traffic.comm_ids(TARGET)),
                      what="the cancel of the first request")
     clear_cell(notebook)
+
+    # The cell cleared while a request waits for its first text: that text, arriving for a
+    # text no longer there, is not shown in the empty cell.
+    asked = len(requests())
+    notebook.type_in(last, "slow = ")
+    traffic.wait_for(lambda: len(requests()) > asked, timeout=30_000, what="the slow request")
+    late = requests()[-1]["id"]
+    clear_cell(notebook)
+    traffic.wait_for(lambda: any(r["id"] == late for r in replies("chunk")), timeout=30_000,
+                     what="its late first chunk")
+    page.wait_for_timeout(SETTLE_MS)
+    expect(notebook.ghost()).to_have_count(0)
 
     # `busy` (a cell is running) and `error`: nothing shown, nothing said.
     for prefix, kind in (("busy = ", "busy"), ("oops = ", "error")):
@@ -329,6 +343,15 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
     assert any(d == {"type": "cancel", "id": streaming}
                for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))) \
         or done["finish_reason"] in ("stop", "length")  # it may have finished first
+
+    # While the user typed, the kernel was sent the text before the cursor to read ahead.
+    source = notebook.source(last)
+    read_ahead = [d for d in traffic.comm_data_sent(traffic.comm_ids(TARGET))
+                  if d.get("type") == "prefill" and "prefix" in d]
+    assert len(read_ahead) >= 3, read_ahead
+    assert all(source.startswith(d["prefix"]) for d in read_ahead), (source, read_ahead)
+    assert any("def area_of_ring(outer" in d["prefix"] for d in read_ahead)
+    assert read_ahead[-1]["cells"][0] == "%load_ext qwen_magic"
 
     # The user runs the cell: the kernel is sent the grown notebook to read while idle.
     def prefills() -> list[dict[str, Any]]:

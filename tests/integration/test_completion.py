@@ -66,6 +66,16 @@ def test_prefill_reads_the_context_before_the_completion_asks():
     assert tail <= 16, (result.prompt_tokens, result.reused_tokens)  # only the cursor's line
 
 
+def test_reading_ahead_as_the_user_types_leaves_the_request_its_markers():
+    provider = api.get_provider()
+    typed = "ring = area(radii[0]) - area(r"
+    for end in range(1, len(typed) + 1):  # one prefill per key press, as JupyterLab sends
+        provider.prefill(prefill_text(CELLS, 6000, typed[:end]), threading.Event())
+    result = qwen_magic.complete(typed, context_cells=CELLS)
+    # Left to read: the FIM markers (and the last typed token, should it merge with them).
+    assert result.prompt_tokens - result.reused_tokens <= 3, result
+
+
 def test_cancel_stops_within_a_token_and_the_model_stays_usable():
     cancel = threading.Event()
     pieces: list[str] = []

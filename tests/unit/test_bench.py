@@ -425,13 +425,14 @@ def test_the_bench_uses_no_private_name_of_the_product():
 def test_the_prefill_goal_is_judged_through_the_comm_when_measured(report):
     latency = {"context_tokens": 1811, "cells": 36,
                "warm_ttft_s": {"0": node(0.13), "50": node(1.0), "200": node(2.9)},
+               "warm_without_read_ahead_ttft_s": node(0.15),
                "cold_ttft_s": node(19.9),
                "after_new_cell_ttft_s": {"prefill": node(0.18), "no_prefill": node(0.5)},
                "prefill_vs_warm": 1.4}
     report["completion"] = {"quality": {"per_hole": []}, "latency": latency}
     assert goals(report)["completion_prefill_vs_warm"]["value"] == 1.4
     report["completion"]["comm"] = {
-        "warm_ttft_s": node(0.15), "typing_pause_s": 0.5,
+        "warm_ttft_s": node(0.15), "key_interval_s": 0.15, "debounce_s": 0.25,
         "after_new_cell_ttft_s": {"prefill": node(0.3), "no_prefill": node(0.6)},
         "prefill_vs_warm": 2.0}
     g = goals(report)["completion_prefill_vs_warm"]
@@ -439,6 +440,7 @@ def test_the_prefill_goal_is_judged_through_the_comm_when_measured(report):
     assert ("  through the kernel's comm: warm 0.150 [0.150–0.150] s; after a new cell prefilled "
             "0.300 [0.300–0.300] s, not 0.600 [0.600–0.600] s; prefilled/warm 2.00×"
             ) in format_table(report)
+    assert "  warm, not read ahead as typed   0.150 [0.150–0.150] s" in format_table(report)
 
 
 def test_completion_quality_scores_a_range_of_holes_and_keeps_each_one(monkeypatch):

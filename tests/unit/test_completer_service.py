@@ -21,7 +21,7 @@ class FakeModel:
         self.gate = threading.Event()
         self.gate.set()
         self.requests: list[CompletionRequest] = []
-        self.prefilled: list[tuple[str, ...]] = []
+        self.prefilled: list[tuple[tuple[str, ...], str]] = []
         self.error: Exception | None = None
 
     def complete(self, request, cancel, on_text) -> Completion:
@@ -39,10 +39,10 @@ class FakeModel:
             on_text(piece)
         return Completion(text, "stop", prompt_tokens=10)
 
-    def prefill(self, cells, cancel) -> None:
+    def prefill(self, cells, prefix, cancel) -> None:
         self.gate.wait(5)
         if not cancel.is_set():
-            self.prefilled.append(cells)
+            self.prefilled.append((cells, prefix))
 
 
 class Inbox:
@@ -135,7 +135,51 @@ def test_a_cell_that_starts_stops_the_model_and_holds_the_queue(service, model):
     deadline = time.time() + 5
     while not model.prefilled and time.time() < deadline:
         time.sleep(0.02)
-    assert model.prefilled == [("a = 1",)]
+    assert model.prefilled == [(("a = 1",), "")]
+
+
+def wait_until(predicate, timeout: float = 5) -> None:
+    deadline = time.time() + timeout
+    while not predicate() and time.time() < deadline:
+        time.sleep(0.02)
+
+
+def test_typed_text_is_read_ahead_and_a_completion_makes_a_waiting_prefill_moot(service, model):
+    """(Fake model.) Prefill while typing carries the text before the cursor; a prefill that
+    waits behind a running completion runs after it, unless a newer completion came."""
+    inbox = Inbox()
+    service.handle({"type": "prefill", "id": 1, "cells": ["a = 1"], "prefix": "b = a +"}, inbox)
+    wait_until(lambda: model.prefilled)
+    assert model.prefilled == [(("a = 1",), "b = a +")]
+    assert inbox.messages == []  # a prefill has no answer
+
+    model.gate.clear()
+    service.handle(complete(2), inbox)
+    assert model.started.wait(5)
+    # Typing on while the completion streams: the read-ahead waits, it does not cancel it.
+    service.handle({"type": "prefill", "id": 3, "cells": ["a = 1"], "prefix": "b = a + 1"}, inbox)
+    model.gate.set()
+    assert inbox.wait_for("done", 2)["finish_reason"] == "stop"
+    wait_until(lambda: len(model.prefilled) == 2)
+    assert model.prefilled[-1] == (("a = 1",), "b = a + 1")
+
+    model.gate.clear()
+    model.started.clear()
+    service.handle(complete(4), inbox)
+    assert model.started.wait(5)
+    service.handle({"type": "prefill", "id": 5, "cells": ["a = 1"], "prefix": "b = a + 1"}, inbox)
+    service.handle(complete(6), inbox)  # cancels 4; its prompt covers prefill 5
+    model.gate.set()
+    assert inbox.wait_for("done", 6)["finish_reason"] == "stop"
+    time.sleep(0.2)
+    assert len(model.prefilled) == 2
+
+
+def test_a_prefix_that_is_not_text_is_refused(service, model):
+    inbox = Inbox()
+    service.handle({"type": "prefill", "id": 7, "cells": [], "prefix": 3}, inbox)
+    assert inbox.wait_for("error", 7)["message"] == "prefix must be text, got int"
+    assert model.prefilled == []
 
 
 def test_cancel_by_id(service, model):

@@ -57,6 +57,16 @@ def test_without_earlier_cells_the_prompt_is_the_file_level_layout() -> None:
     assert fim_prompt(request).startswith(prefill_text(request.context_cells, 6000))
 
 
+def test_prefill_while_typing_reads_the_prompt_up_to_the_cursor() -> None:
+    cells = ("import math",)
+    for prefix in ("r = math.sq", "def f(x):\n    "):
+        typed = prefill_text(cells, 6000, prefix)
+        assert typed.startswith(prefill_text(cells, 6000))
+        assert fim_prompt(CompletionRequest(prefix, "\nprint(r)", cells)).startswith(typed)
+    # An only-indented cursor line is left to the model, as in the completion's prompt.
+    assert prefill_text(cells, 6000, "def f(x):\n    ").endswith(f"{FIM_PREFIX}def f(x):\n")
+
+
 def test_the_model_reads_the_bare_prompt_and_the_line_ends_at_its_newline() -> None:
     """Through the local provider's FIM loop, with a fake model: what it reads and returns."""
     from qwen_magic.providers.local import fim

@@ -45,22 +45,30 @@ class CommClient:
         self.comm_id = uuid.uuid4().hex
         self._send("comm_open", {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}})
         self._next_id = 0
+        self._sent: dict[int, float] = {}  # request id -> when it was sent
+        self.finished: dict[int, str] = {}  # request id -> its finish_reason, once done
 
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
 
-    def execute(self, code: str) -> None:
-        """Run a cell as the front end does, and wait until the kernel is idle again."""
+    def execute(self, code: str) -> float:
+        """Run a cell as the front end does, and wait until the kernel is idle again.
+
+        Returns the seconds from sending it to its ``execute_reply``.
+        """
+        started = time.perf_counter()
         msg_id = self.client.execute(code, store_history=True)
         reply = self.client.get_shell_msg(timeout=self.timeout)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.client.get_shell_msg(timeout=self.timeout)
+        took = time.perf_counter() - started
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"the kernel failed to run {code[:40]!r}: {reply['content']}")
         self._iopub_until(lambda m: m["msg_type"] == "status"
                           and m["parent_header"].get("msg_id") == msg_id
                           and m["content"]["execution_state"] == "idle")
+        return took
 
     def prefill(self, cells: Sequence[str], prefix: str | None = None) -> None:
         """What JupyterLab sends once a cell has run (the grown notebook) and, with
@@ -73,11 +81,19 @@ class CommClient:
 
     def complete(self, prefix: str, cells: Sequence[str], max_tokens: int) -> Reply:
         """One ``complete`` request, read to its ``done``."""
+        return self.reply(self.send_complete(prefix, cells, max_tokens))
+
+    def send_complete(self, prefix: str, cells: Sequence[str], max_tokens: int) -> int:
+        """Send a ``complete`` request; :meth:`reply` reads its answer. Returns its id."""
         self._next_id += 1
-        number = self._next_id
-        started = time.perf_counter()
-        self._comm({"type": "complete", "id": number, "prefix": prefix, "suffix": "",
+        self._sent[self._next_id] = time.perf_counter()
+        self._comm({"type": "complete", "id": self._next_id, "prefix": prefix, "suffix": "",
                     "cells": list(cells), "max_tokens": max_tokens})
+        return self._next_id
+
+    def reply(self, number: int, until_first_chunk: bool = False) -> Reply:
+        """The answer to request ``number``, read to its ``done`` (or its first text)."""
+        started = self._sent[number]
         first: float | None = None
         text = ""
         while True:
@@ -88,12 +104,20 @@ class CommClient:
             if data["type"] == "chunk" and data["text"]:
                 first = first if first is not None else time.perf_counter() - started
                 text += data["text"]
+                if until_first_chunk:
+                    return Reply(first, text, "")
             elif data["type"] == "done":
                 prompt, reused = data.get("prompt_tokens"), data.get("reused_tokens")
                 new_tokens = prompt - reused if prompt is not None and reused is not None else None
                 return Reply(first, text, data["finish_reason"], data.get("ttft_s"), new_tokens)
             elif data["type"] in ("busy", "error"):
                 raise RuntimeError(f"the kernel answered {data}")
+
+    def finish_reason(self, number: int) -> str:
+        """How request ``number`` ended, waiting for its ``done`` if it has not come yet."""
+        if number not in self.finished:
+            self._iopub_until(lambda _: number in self.finished)
+        return self.finished[number]
 
     def _comm(self, data: dict[str, Any]) -> None:
         self._send("comm_msg", {"comm_id": self.comm_id, "data": data})
@@ -109,5 +133,10 @@ class CommClient:
             if message["msg_type"] == "comm_close" \
                     and message["content"].get("comm_id") == self.comm_id:
                 raise RuntimeError("the kernel closed the completion comm (no qwen_magic?)")
+            if message["msg_type"] == "comm_msg" \
+                    and message["content"].get("comm_id") == self.comm_id:
+                data = message["content"]["data"]
+                if data.get("type") == "done":
+                    self.finished[data["id"]] = data["finish_reason"]
             if wanted(message):
                 return message

@@ -44,6 +44,13 @@ HOLE_MAX_TOKENS = 64
 #: one to the ``complete`` request (the labextension's debounce; not counted in the time).
 KEY_INTERVAL_S = 0.15
 DEBOUNCE_S = 0.25
+#: A cell with a fixed amount of pure-Python work (~0.1 s): how long it takes from sending to
+#: its reply, with the kernel's model idle and with it at work, is the delay the model's work
+#: puts on the user's code.
+WORK_CELL = "_qwen_bench_sum = sum(i * i for i in range(400_000))"
+#: A completion that runs long (one assignment per argument: ~60 tokens, ~2 s).
+LONG_BODY = ("class Config:\n    def __init__(self, path, mode, verbose, retries, timeout, user, "
+             "password, host, port):\n        ")
 
 
 def notebook_cells(bench: Any, target_tokens: int) -> list[str]:
@@ -191,6 +198,7 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
     lines = [f"%config QwenMagics.{spec.name} = {getattr(config, spec.name)!r}"
              for spec in on("cli", MODEL_SETTINGS)]
     lines.append(f"%config QwenMagics.completion_context_tokens = {_budget(bench) // 4}")
+    lines.append("%config QwenMagics.completion_max_tokens = 256")  # requests say how many
     progress("completion through the comm: starting a kernel")
     client = CommClient(lines)
     warm: list[float] = []
@@ -229,15 +237,46 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
                     after[arm].append(reply.first_chunk_s)
                 if reply.new_tokens is not None:
                     new_tokens[arm].append(reply.new_tokens)
+        delayed = cell_delay(client, cells, rounds, progress)
     finally:
         client.close()
-    out: dict[str, Any] = {"warm_ttft_s": stats(warm),
+    out: dict[str, Any] = {"cell_delay": delayed, "warm_ttft_s": stats(warm),
                            "after_new_cell_ttft_s": {k: stats(v) for k, v in after.items()},
                            "key_interval_s": KEY_INTERVAL_S, "debounce_s": DEBOUNCE_S,
                            "new_prompt_tokens": {k: stats(v) for k, v in new_tokens.items()}}
     if warm and after["prefill"]:
         out["prefill_vs_warm"] = statistics.median(after["prefill"]) / statistics.median(warm)
     return out
+
+
+def cell_delay(client: CommClient, cells: list[str], rounds: int,
+               progress: Progress) -> dict[str, Any]:
+    """How much later a cell finishes when it starts while the model works for completion.
+
+    Per trial: the cell with the model idle; then with a prefill under way (a notebook whose
+    first cell the kernel has never seen, so all of it is read again, ~20 s; the cell starts
+    1 s into it); then while a long completion streams (the cell starts at its first text;
+    ``completions_cut_by_the_cell`` says how often it was still running then). The delay is
+    the cell's time from request to reply beyond the idle one, the kernel's own handling of
+    the cell's start (it cancels the model's work) included.
+    """
+    idle: list[float] = []
+    delay: dict[str, list[float]] = {"prefill": [], "completion": []}
+    cut = 0
+    for trial in range(rounds):
+        progress(f"completion: a cell while the model works, trial {trial + 1}/{rounds}")
+        idle_s = client.execute(WORK_CELL)
+        idle.append(idle_s)
+        client.prefill([f"# notebook {trial}, {time.time()}", *cells])
+        time.sleep(1.0)
+        delay["prefill"].append(client.execute(WORK_CELL) - idle_s)
+        number = client.send_complete(LONG_BODY, [], 256)
+        client.reply(number, until_first_chunk=True)
+        delay["completion"].append(client.execute(WORK_CELL) - idle_s)
+        cut += client.finish_reason(number) == "cancelled"
+    return {"idle_cell_s": stats(idle), "delay_s": {k: stats(v) for k, v in delay.items()},
+            "worst_delay_s": max(max(v) for v in delay.values()),
+            "completions_cut_by_the_cell": cut, "trials": rounds}
 
 
 def completion(bench: Any, progress: Progress) -> dict[str, Any]:

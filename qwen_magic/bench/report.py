@@ -59,6 +59,9 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
         prefill = value_at(report, "completion", "latency", "prefill_vs_warm")
     out["completion_prefill_vs_warm"] = goal(prefill, None if prefill is None else prefill <= 1.5,
                                              "<= 1.5")
+    delay = value_at(report, "completion", "comm", "cell_delay", "worst_delay_s")
+    out["completion_cell_delay_s"] = goal(delay, None if delay is None else delay <= 0.3,
+                                          "<= 0.3 (worst trial)")
     keys = ("exact_match", "parses", "edit_similarity")
     for kind, margin in (("single", 0.0), ("multi", 0.05)):
         scores = value_at(report, "completion", "quality", kind)
@@ -178,6 +181,12 @@ def format_table(report: dict[str, Any]) -> str:
                          f"a new cell prefilled {mmm(new_cell['prefill'], 3)} s, not "
                          f"{mmm(new_cell['no_prefill'], 3)} s; prefilled/warm "
                          f"{num(comm.get('prefill_vs_warm'))}×")
+            delay = comm.get("cell_delay")
+            if delay:
+                lines.append(f"  a cell that starts while the model works is later by "
+                             f"{mmm(delay['delay_s']['prefill'], 3)} s (prefill), "
+                             f"{mmm(delay['delay_s']['completion'], 3)} s (completion; it cut "
+                             f"{delay['completions_cut_by_the_cell']}/{delay['trials']})")
         for kind, by_who in comp["quality"].items():
             if kind == "per_hole":
                 continue

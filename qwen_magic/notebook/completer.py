@@ -17,7 +17,10 @@ more than the one chunk of prompt the model is reading.
 Prefill messages come after a cell ran (the grown notebook) and while the user types (the
 notebook and the text before the cursor): reading ahead leaves the next completion only the
 last keystrokes and its FIM markers to read. A prefill never interrupts a completion, and a
-completion makes a waiting prefill moot (its prompt holds all of it).
+completion makes a waiting prefill moot (its prompt holds all of it). The same worker reads,
+last of all and only once the user has used ``%%qwen --context`` in this kernel, the grown
+notebook as the next ``--context`` prompt starts (``magics.prefill_context``): the FIM and
+chat prompts share no prefix, and the model's prefix cache keeps both states.
 """
 
 from __future__ import annotations
@@ -40,14 +43,19 @@ PrefillFn = Callable[[tuple[str, ...], str, threading.Event], None]
 Send = Callable[[dict[str, Any]], None]
 
 
+#: Background reading that is not a completion's: ``read(cancel)``.
+ReadFn = Callable[[threading.Event], None]
+
+
 @dataclass
 class _Job:
-    kind: str  # "complete" or "prefill"
+    kind: str  # "complete", "prefill" (the next completion's prompt) or "read" (any other)
     id: int
     send: Send
     request: CompletionRequest | None = None
     cells: tuple[str, ...] = ()
     prefix: str = ""
+    read: ReadFn | None = None
 
 
 class CompletionService:
@@ -60,6 +68,7 @@ class CompletionService:
         self._lock = threading.Condition()
         self._pending: _Job | None = None
         self._prefill: _Job | None = None
+        self._read: _Job | None = None
         self._running: _Job | None = None
         self._cancel = threading.Event()
         self._cell_running = False
@@ -95,6 +104,19 @@ class CompletionService:
         except (QwenMagicError, TypeError, ValueError) as exc:
             send({"type": "error", "id": number, "message": str(exc)})
 
+    def read_when_idle(self, read: ReadFn) -> None:
+        """Run ``read`` once nothing else waits (replacing one not yet started); a cell or a
+        completion cancels it like a prefill."""
+        self._submit(_Job("read", 0, _ignore, read=read))
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Whether the worker ran out of work within ``timeout`` seconds (for tests and the
+        bench: background reading has no answer to wait for)."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: self._running is None and self._pending is None
+                and self._prefill is None and self._read is None, timeout)
+
     def cell_started(self) -> None:
         """A cell starts executing: stop the model's work at once, drop what waited."""
         with self._lock:
@@ -103,18 +125,18 @@ class CompletionService:
             for job in (self._pending, self._prefill):
                 if job is not None and job.kind == "complete":
                     job.send({"type": "busy", "id": job.id})
-            self._pending = self._prefill = None
+            self._pending = self._prefill = self._read = None
 
     def cell_finished(self) -> None:
         with self._lock:
             self._cell_running = False
-            self._lock.notify()
+            self._lock.notify_all()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._cancel.set()
-            self._lock.notify()
+            self._lock.notify_all()
         self._worker.join(timeout=5)
 
     # -- inside --------------------------------------------------------------------------
@@ -127,6 +149,8 @@ class CompletionService:
                 return
             if job.kind == "prefill":
                 self._prefill = job  # only the newest notebook state is worth reading
+            elif job.kind == "read":
+                self._read = job
             else:
                 if self._pending is not None:
                     self._pending.send({"type": "done", "id": self._pending.id,
@@ -136,7 +160,7 @@ class CompletionService:
                 self._prefill = None
                 if self._running is not None:
                     self._cancel.set()  # the user typed on: the running one is stale
-            self._lock.notify()
+            self._lock.notify_all()
 
     def _cancel_job(self, number: int) -> None:
         with self._lock:
@@ -148,16 +172,18 @@ class CompletionService:
 
     def _next(self) -> _Job | None:
         with self._lock:
-            while not self._closed and (self._cell_running
-                                        or (self._pending is None and self._prefill is None)):
+            while not self._closed and (self._cell_running or self._pending is None
+                                        and self._prefill is None and self._read is None):
                 self._lock.wait()
             if self._closed:
                 return None
-            job = self._pending or self._prefill
+            job = self._pending or self._prefill or self._read
             if job is self._pending:
                 self._pending = None
-            else:
+            elif job is self._prefill:
                 self._prefill = None
+            else:
+                self._read = None
             self._running = job
             self._cancel = threading.Event()
             return job
@@ -168,6 +194,8 @@ class CompletionService:
             try:
                 if job.kind == "prefill":
                     self.prefill(job.cells, job.prefix, cancel)
+                elif job.read is not None:
+                    job.read(cancel)
                 else:
                     self._run_completion(job, cancel)
             except QwenMagicError as exc:
@@ -180,6 +208,7 @@ class CompletionService:
             finally:
                 with self._lock:
                     self._running = None
+                    self._lock.notify_all()
 
     def _run_completion(self, job: _Job, cancel: threading.Event) -> None:
         assert job.request is not None
@@ -261,6 +290,8 @@ class CompletionFrontEnds:
         self.service.cell_finished()
         if self.terminal is not None:
             self._read_ahead(self.terminal.context_cells(), "")
+        if self.magics.context_used:
+            self.service.read_when_idle(self.magics.prefill_context)
 
     def _read_ahead(self, cells: tuple[str, ...], prefix: str) -> None:
         """The terminal's prefill: after a cell ran, and as the user types."""

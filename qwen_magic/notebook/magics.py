@@ -12,6 +12,7 @@ cell's output in :mod:`.output`, insertion in :mod:`.insert`, prompt building in
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -24,7 +25,7 @@ from ..checking.examples import extract_examples
 from ..errors import ConfigError, GenerationCancelled
 from ..options import GENERATION, MODEL_SETTINGS, GenerationConfig, ModelConfig, given, on
 from ..prompting import build_context, compose_prompt, interpolate
-from ..providers.base import Provider
+from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import provider_status
 from . import commands
@@ -114,6 +115,9 @@ class QwenMagics(Magics, _OptionTraits):
         self.conversation = Conversation()
         #: The failed cells ``%qwen fix`` and ``%qwen explain`` read (hooked at %load_ext).
         self.failures = FailureLog(self.ipython) if shell is not None else None
+        #: Set by the first ``--context`` cell: from then on, a finished cell has the model
+        #: read the next ``--context`` prompt's start while idle (:meth:`prefill_context`).
+        self.context_used = False
 
     # -- shared pieces --------------------------------------------------------------------
 
@@ -197,11 +201,8 @@ class QwenMagics(Magics, _OptionTraits):
         # --check runs the examples the user wrote, not asserts that --context brings along.
         examples = extract_examples(prompt) if config.check else None
         if args.context:
-            context = build_context(
-                self._previous_cells(), namespace, hidden=shell.user_ns_hidden,
-                budget_chars=self.context_tokens * 4,
-            )
-            prompt = compose_prompt(prompt, context)
+            self.context_used = True
+            prompt = compose_prompt(prompt, self._context(self._previous_cells()))
         messages, note = self._follow_up(prompt, config, bool(args.follow_up))
         provider = self.get_provider(args.model, kind=args.provider, base_url=args.base_url)
         output = self.last_output = cell_output(
@@ -254,6 +255,29 @@ class QwenMagics(Magics, _OptionTraits):
         messages, dropped = self.conversation.messages(prompt, config.system, budget)
         note = f"{dropped} earlier turn{'s' * (dropped != 1)} dropped" if dropped else ""
         return messages, note
+
+    def _context(self, cells: list[str]) -> str:
+        shell = self.ipython
+        return build_context(cells, shell.user_ns, hidden=shell.user_ns_hidden,
+                             budget_chars=self.context_tokens * 4)
+
+    def prefill_context(self, cancel: threading.Event) -> None:
+        """Read the start of the next ``%%qwen --context`` prompt — the notebook as it is now,
+        up to where the request goes — into the model's cache (run by the kernel's
+        background worker after a cell ran, once ``--context`` has been used here)."""
+        from ..providers.local.provider import QwenLocalProvider
+
+        provider = self.get_provider()
+        config = self.generation_config()
+        # A deterministic request re-reads its prompt in aligned chunks anyway.
+        if not isinstance(provider, QwenLocalProvider) or provider.loader.cached() is None \
+                or config.deterministic:
+            return
+        history = list(self.ipython.user_ns.get("In", []))[1:]  # the cell that ran included
+        marker = "\ue000"  # a private-use character: where the request will go
+        request = GenerationRequest.from_prompt(compose_prompt(marker, self._context(history)),
+                                                config)
+        provider.prefill_request(request, marker, cancel)
 
     def _previous_cells(self) -> list[str]:
         history = list(self.ipython.user_ns.get("In", []))

@@ -45,3 +45,22 @@ def test_terminal_ipython_streams_to_stdout(model_path):
     assert "tok/s" in done.stderr  # the footer goes to stderr, like the CLI's stats
     assert "Out[3]: 'stop'" in done.stdout or "Out[3]: 'length'" in done.stdout
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+def test_once_context_was_used_a_finished_cell_has_the_next_context_prompt_read(shell):
+    """After a --context cell, the kernel reads the grown notebook into the model's cache
+    while idle: the next --context cell reads little more than its request."""
+    ip = shell
+    magics = ip.magics_manager.registry["QwenMagics"]
+    ip.run_line_magic("config", "QwenMagics.max_tokens = 8")
+    ip.run_cell("import math\nradii = [1, 2, 3]", store_history=True)
+    assert ip.run_cell("%%qwen --context what is in radii", store_history=True).success
+    ip.run_cell("areas = [math.pi * r ** 2 for r in radii]\nlargest = max(areas)",
+                store_history=True)
+    assert magics.completion_front_ends.service.wait_until_idle(120)
+    assert ip.run_cell("%%qwen --context sum the areas", store_history=True).success
+    result = ip.user_ns["_qwen"]
+    # Left to read: the request and the chat template's end of the turn (~10 tokens); the
+    # new cell and its variables (~40) were read in the background.
+    assert result.prompt_tokens - result.reused_tokens <= 16, \
+        (result.prompt_tokens, result.reused_tokens)

@@ -441,6 +441,14 @@ def test_the_prefill_goal_is_judged_through_the_comm_when_measured(report):
             "0.300 [0.300–0.300] s, not 0.600 [0.600–0.600] s; prefilled/warm 2.00×"
             ) in format_table(report)
     assert "  warm, not read ahead as typed   0.150 [0.150–0.150] s" in format_table(report)
+    assert goals(report)["completion_cell_delay_s"]["met"] is None  # not measured
+    report["completion"]["comm"]["cell_delay"] = {
+        "idle_cell_s": node(0.1), "delay_s": {"prefill": node(0.05), "completion": node(0.2)},
+        "worst_delay_s": 0.35, "completions_cut_by_the_cell": 3, "trials": 3}
+    g = goals(report)["completion_cell_delay_s"]
+    assert g["value"] == 0.35 and g["met"] is False
+    assert ("  a cell that starts while the model works is later by 0.050 [0.050–0.050] s "
+            "(prefill), 0.200 [0.200–0.200] s (completion; it cut 3/3)") in format_table(report)
 
 
 def test_completion_quality_scores_a_range_of_holes_and_keeps_each_one(monkeypatch):

@@ -206,3 +206,38 @@ def test_errors_are_answered_not_raised(service, model):
     model.error = None
     service.handle(complete(3), inbox)
     assert inbox.wait_for("done", 3)["finish_reason"] == "stop"  # the worker lives on
+
+
+def test_other_reading_waits_for_completions_and_prefills_and_a_cell_cancels_it(service, model):
+    """(Fake model.) ``read_when_idle`` (the next --context prompt, say) runs last, once."""
+    order: list[str] = []
+    reading = threading.Event()
+    release = threading.Event()
+
+    def read(cancel: threading.Event) -> None:
+        order.append("read")
+        reading.set()
+        release.wait(5)
+        order.append("cancelled" if cancel.is_set() else "read to the end")
+
+    inbox = Inbox()
+    model.gate.clear()
+    service.handle(complete(1), inbox)
+    assert model.started.wait(5)
+    service.read_when_idle(read)
+    service.handle({"type": "prefill", "id": 2, "cells": ["a = 1"], "prefix": "b"}, inbox)
+    model.gate.set()
+    assert reading.wait(5)
+    assert model.prefilled == [(("a = 1",), "b")]  # the completion's prefill went first
+    service.cell_started()  # a cell starts: the reading stops
+    release.set()
+    assert service.wait_until_idle(5)
+    assert order == ["read", "cancelled"]
+    service.cell_finished()
+    release.clear()
+    reading.clear()
+    service.read_when_idle(read)
+    assert reading.wait(5)
+    release.set()
+    assert service.wait_until_idle(5)
+    assert order[-1] == "read to the end"

@@ -136,6 +136,21 @@ def test_context_option_sends_earlier_cells_and_variables(shell):
     assert content.endswith("Request: area of the circle")
 
 
+def test_only_after_a_context_cell_does_a_finished_cell_have_the_next_one_read(shell, monkeypatch):
+    """The --context prompt shares nothing with completion's: read ahead only once used.
+    (Fake provider: prefill_context itself reads only with the local model.)"""
+    magics = shell.magics_manager.registry["QwenMagics"]
+    scheduled = []
+    monkeypatch.setattr(magics.completion_front_ends.service, "read_when_idle", scheduled.append)
+    shell.run_cell("radius = 2.5", store_history=True)
+    shell.run_cell("%%qwen area of the circle", store_history=True)
+    assert scheduled == [] and not magics.context_used
+    shell.run_cell("%%qwen --context area of the circle", store_history=True)
+    shell.run_cell("height = 3", store_history=True)
+    assert magics.context_used and scheduled[-1] == magics.prefill_context
+    magics.prefill_context(threading.Event())  # the fake provider: nothing to read, no error
+
+
 def test_line_magic_subcommands_and_prompts(shell, capsys):
     shell.run_line_magic("qwen", "help")
     assert "status" in capsys.readouterr().out

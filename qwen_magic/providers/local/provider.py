@@ -98,7 +98,7 @@ class QwenLocalProvider:
             model.lock.release()
 
     def prefill(self, text: str, cancel: threading.Event) -> int:
-        """Read ``text``, the notebook part of the next completion, while nothing else runs."""
+        """Read ``text``, the start of the next prompt, while nothing else runs."""
         model = self.model
         if not _acquire(model.lock, cancel):
             return 0
@@ -106,6 +106,13 @@ class QwenLocalProvider:
             return fim.prefill(LlamaAdapter(model.llama), self._cache(model), text, cancel)
         finally:
             model.lock.release()
+
+    def prefill_request(self, request: GenerationRequest, upto: str,
+                        cancel: threading.Event) -> int:
+        """Read the start of ``request``'s prompt, up to where its text ``upto`` begins."""
+        text = self._format(self.model, request.messages)
+        end = text.find(upto)
+        return self.prefill(text[:end], cancel) if end > 0 else 0
 
     def _cache(self, model: LoadedModel) -> PrefixStateCache:
         return prefix_cache_for(model.llama, self.loader.config.prefix_cache_mb)

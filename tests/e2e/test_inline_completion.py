@@ -267,6 +267,19 @@ def test_scripted_kernel_side_streams_cancels_and_tab_accepts(
     errors.check()
 
 
+def real_model_notebook(page: Any, lab_server: LabServer,
+                        name: str) -> tuple[PageErrors, KernelTraffic, Notebook, int]:
+    """A notebook whose first cell loads qwen_magic (the real model), run down to its last
+    cell, which is where the test types."""
+    errors = PageErrors(page)
+    traffic = KernelTraffic(page)
+    notebook = Notebook(page, lab_server, write_notebook(
+        lab_server, name, extra_first=["%load_ext qwen_magic"])).open()
+    last = len(notebook.cells()) - 1
+    run_all_above(notebook, last)
+    return errors, traffic, notebook, last
+
+
 def run_all_above(notebook: Notebook, last: int) -> None:
     for index, cell in enumerate(notebook.cells()[:last]):
         if cell["type"] == "code":
@@ -302,12 +315,7 @@ def test_real_model_ghost_text_is_accepted_and_nothing_runs(
         page: Any, lab_server: LabServer, shoot: Shooter) -> None:
     """The kernel's own model behind the comm: ghost text appears, Tab puts it in the cell,
     nothing is executed; typing while it streams cancels the running request."""
-    errors = PageErrors(page)
-    traffic = KernelTraffic(page)
-    notebook = Notebook(page, lab_server, write_notebook(
-        lab_server, "real_model.ipynb", extra_first=["%load_ext qwen_magic"])).open()
-    last = len(notebook.cells()) - 1
-    run_all_above(notebook, last)
+    errors, traffic, notebook, last = real_model_notebook(page, lab_server, "real_model.ipynb")
 
     notebook.type_in(last, "def circumference(r):")
     notebook.page.keyboard.press("Enter")  # JupyterLab indents the body
@@ -371,12 +379,7 @@ def test_alt_backslash_completes_an_empty_indented_line(
         page: Any, lab_server: LabServer, shoot: Shooter) -> None:
     """JupyterLab never asks by itself on a whitespace-only line (the start of a body): the
     README's Alt-\\ (``inline-completer:invoke``) does, with the kernel's own model."""
-    errors = PageErrors(page)
-    traffic = KernelTraffic(page)
-    notebook = Notebook(page, lab_server, write_notebook(
-        lab_server, "alt_backslash.ipynb", extra_first=["%load_ext qwen_magic"])).open()
-    last = len(notebook.cells()) - 1
-    run_all_above(notebook, last)
+    errors, traffic, notebook, last = real_model_notebook(page, lab_server, "alt_backslash.ipynb")
 
     typed = "def fibonacci(n):\n    "  # JupyterLab indents the line after the colon
     notebook.type_in(last, "def fibonacci(n):")

@@ -203,7 +203,16 @@ def test_quick_json_measures_completion_quality_and_latency(report):
         _stats(node)
     # Warm reads only what was typed; cold reads the whole context.
     assert lat["warm_ttft_s"]["0"]["median"] < lat["cold_ttft_s"]["median"]
-    for name in ("completion_warm_ttft_s", "completion_prefill_vs_warm",
+    # Through a real kernel's comm: prefill (after the run, and as the line was typed) left
+    # the request less to read than no prefill did; a cell cut a running completion.
+    comm = comp["comm"]
+    read = comm["new_prompt_tokens"]
+    assert read["prefill"]["max"] < read["no_prefill"]["min"], read
+    delay = comm["cell_delay"]
+    for node in (delay["idle_cell_s"], *delay["delay_s"].values()):
+        _stats(node)
+    assert 0 <= delay["completions_cut_by_the_cell"] <= delay["trials"]
+    for name in ("completion_warm_ttft_s", "completion_prefill_vs_warm", "completion_cell_delay_s",
                  "completion_single_quality", "completion_multi_quality"):
         assert {"value", "target", "met"} <= set(report["goals"][name])
 

@@ -19,7 +19,7 @@ notebook and the text before the cursor): reading ahead leaves the next completi
 last keystrokes and its FIM markers to read. A prefill never interrupts a completion, and a
 completion makes a waiting prefill moot (its prompt holds all of it). The same worker reads,
 last of all and only once the user has used ``%%qwen --context`` in this kernel, the grown
-notebook as the next ``--context`` prompt starts (``magics.prefill_context``): the FIM and
+notebook as the next ``--context`` prompt starts (``magics.context_read_ahead``): the FIM and
 chat prompts share no prefix, and the model's prefix cache keeps both states.
 """
 
@@ -291,7 +291,12 @@ class CompletionFrontEnds:
         if self.terminal is not None:
             self._read_ahead(self.terminal.context_cells(), "")
         if self.magics.context_used:
-            self.service.read_when_idle(self.magics.prefill_context)
+            try:
+                read = self.magics.context_read_ahead()
+            except Exception:  # noqa: BLE001 - only a speed-up: the --context cell says what fails
+                read = None
+            if read is not None:
+                self.service.read_when_idle(read)
 
     def _read_ahead(self, cells: tuple[str, ...], prefix: str) -> None:
         """The terminal's prefill: after a cell ran, and as the user types."""

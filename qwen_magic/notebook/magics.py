@@ -116,7 +116,7 @@ class QwenMagics(Magics, _OptionTraits):
         #: The failed cells ``%qwen fix`` and ``%qwen explain`` read (hooked at %load_ext).
         self.failures = FailureLog(self.ipython) if shell is not None else None
         #: Set by the first ``--context`` cell: from then on, a finished cell has the model
-        #: read the next ``--context`` prompt's start while idle (:meth:`prefill_context`).
+        #: read the next ``--context`` prompt's start while idle (:meth:`context_read_ahead`).
         self.context_used = False
 
     # -- shared pieces --------------------------------------------------------------------
@@ -261,10 +261,14 @@ class QwenMagics(Magics, _OptionTraits):
         return build_context(cells, shell.user_ns, hidden=shell.user_ns_hidden,
                              budget_chars=self.context_tokens * 4)
 
-    def prefill_context(self, cancel: threading.Event) -> None:
-        """Read the start of the next ``%%qwen --context`` prompt — the notebook as it is now,
-        up to where the request goes — into the model's cache (run by the kernel's
-        background worker after a cell ran, once ``--context`` has been used here)."""
+    def context_read_ahead(self) -> Callable[[threading.Event], None] | None:
+        """What the model may read ahead for the next ``%%qwen --context`` cell: its prompt as
+        the notebook is now, up to where the request goes; None when there is nothing to read.
+
+        Called after a cell ran, once ``--context`` has been used here. The prompt is built
+        now, on the main thread, because it describes the user's variables; the kernel's
+        background worker reads it later (``CompletionService.read_when_idle``).
+        """
         from ..providers.local.provider import QwenLocalProvider
 
         provider = self.get_provider()
@@ -272,12 +276,17 @@ class QwenMagics(Magics, _OptionTraits):
         # A deterministic request re-reads its prompt in aligned chunks anyway.
         if not isinstance(provider, QwenLocalProvider) or provider.loader.cached() is None \
                 or config.deterministic:
-            return
+            return None
         history = list(self.ipython.user_ns.get("In", []))[1:]  # the cell that ran included
         marker = "\ue000"  # a private-use character: where the request will go
         request = GenerationRequest.from_prompt(compose_prompt(marker, self._context(history)),
                                                 config)
-        provider.prefill_request(request, marker, cancel)
+        local: QwenLocalProvider = provider
+
+        def read(cancel: threading.Event) -> None:
+            local.prefill_request(request, marker, cancel)
+
+        return read
 
     def _previous_cells(self) -> list[str]:
         history = list(self.ipython.user_ns.get("In", []))

@@ -136,19 +136,32 @@ def test_context_option_sends_earlier_cells_and_variables(shell):
     assert content.endswith("Request: area of the circle")
 
 
-def test_only_after_a_context_cell_does_a_finished_cell_have_the_next_one_read(shell, monkeypatch):
+def test_only_after_a_context_cell_does_a_finished_cell_have_the_next_one_read(
+        shell, monkeypatch, capsys):
     """The --context prompt shares nothing with completion's: read ahead only once used.
-    (Fake provider: prefill_context itself reads only with the local model.)"""
+    (Fake provider: the reading itself needs the local model, so it is stood in for.)"""
     magics = shell.magics_manager.registry["QwenMagics"]
-    scheduled = []
+    assert magics.context_read_ahead() is None  # not the local model: nothing to read
+    scheduled, built = [], []
+
+    def read(cancel):
+        pass
+
+    monkeypatch.setattr(magics, "context_read_ahead", lambda: built.append(1) or read)
     monkeypatch.setattr(magics.completion_front_ends.service, "read_when_idle", scheduled.append)
     shell.run_cell("radius = 2.5", store_history=True)
     shell.run_cell("%%qwen area of the circle", store_history=True)
-    assert scheduled == [] and not magics.context_used
+    assert scheduled == [] and built == [] and not magics.context_used
     shell.run_cell("%%qwen --context area of the circle", store_history=True)
     shell.run_cell("height = 3", store_history=True)
-    assert magics.context_used and scheduled[-1] == magics.prefill_context
-    magics.prefill_context(threading.Event())  # the fake provider: nothing to read, no error
+    assert magics.context_used and scheduled[-1] is read
+    # A failure while building it stays out of the user's way (the next --context cell
+    # would report it).
+    monkeypatch.setattr(magics, "context_read_ahead", lambda: 1 / 0)
+    capsys.readouterr()
+    assert shell.run_cell("width = 4", store_history=True).success
+    printed = capsys.readouterr()
+    assert "ZeroDivisionError" not in printed.out + printed.err
 
 
 def test_line_magic_subcommands_and_prompts(shell, capsys):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import math
 import os
 import threading
@@ -22,6 +21,7 @@ from typing import Any, TypeGuard
 from ... import settings
 from ...config import DEFAULT_MODEL_FILE, ModelConfig
 from ...errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
+from .digests import cache_dir, file_sha256
 from .gguf import GgufInfo, read_gguf
 
 MODEL_ENV = settings.MODEL_VARIABLE
@@ -36,8 +36,7 @@ MAX_LAYERS = 512
 
 
 def user_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qwen-magic" / "models"
+    return cache_dir() / "models"
 
 
 def candidate_paths(explicit: str | os.PathLike[str] | None = None,
@@ -177,13 +176,10 @@ class LoadedModel:
 
     @property
     def sha256(self) -> str:
-        """The file's sha256, for provenance; computed once, in chunks (the file is ~500 MB)."""
+        """The file's sha256, for provenance; looked up once (hashing ~500 MB takes a second,
+        so the digest is remembered across processes: :mod:`.digests`)."""
         if self._digest is None:
-            digest = hashlib.sha256()
-            with open(self.path, "rb") as f:
-                for block in iter(lambda: f.read(4 * 1024**2), b""):
-                    digest.update(block)
-            self._digest = digest.hexdigest()
+            self._digest = file_sha256(self.path)
         return self._digest
 
 

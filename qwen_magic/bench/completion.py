@@ -44,7 +44,7 @@ HOLE_MAX_TOKENS = 64
 #: one to the ``complete`` request (the labextension's debounce; not counted in the time).
 KEY_INTERVAL_S = 0.15
 DEBOUNCE_S = 0.25
-#: A cell with a fixed amount of pure-Python work (~0.1 s): how long it takes from sending to
+#: A cell with a fixed amount of pure-Python work (~0.05 s here): how long it takes from sending to
 #: its reply, with the kernel's model idle and with it at work, is the delay the model's work
 #: puts on the user's code.
 WORK_CELL = "_qwen_bench_sum = sum(i * i for i in range(400_000))"

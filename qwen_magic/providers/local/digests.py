@@ -51,14 +51,18 @@ def file_sha256(path: Path) -> str:
             and isinstance(entry.get("sha256"), str):
         return str(entry["sha256"])
     digest = sha256_of(path)
-    remember(path, digest)
+    # Recorded under the stamp taken before hashing: a file changed meanwhile is hashed again.
+    _store(key, stamp, digest)
     return digest
 
 
 def remember(path: Path, digest: str) -> None:
     """Record ``digest`` as the sha256 of ``path`` as it is now (best effort)."""
-    key, stamp = _key(path)
-    entries = _read()
+    _store(*_key(path), digest)
+
+
+def _store(key: str, stamp: list[int], digest: str) -> None:
+    entries = _read()  # read again: another process may have recorded a file meanwhile
     entries[key] = {"stamp": stamp, "sha256": digest}
     target = cache_file()
     with contextlib.suppress(OSError):

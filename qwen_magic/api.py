@@ -6,35 +6,47 @@ through here, so they share one cached model, one validation path and one set of
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import queue
 import random
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from . import settings
 from .checked import check_and_repair
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
-from .errors import ConfigError, ModelNotFoundError
-from .options import GENERATION, GenerationConfig, ModelConfig, check_names, on
-from .providers.base import GenerationRequest, PromptRead, Provider
-from .providers.fallback import FallbackProvider
-from .providers.local.models import GgufModelLoader
+from .errors import ConfigError
+from .options import (
+    CHARS_PER_TOKEN,
+    COMPLETION_CONTEXT_TOKENS,
+    COMPLETION_MAX_TOKENS,
+    GENERATION,
+    GenerationConfig,
+    ModelConfig,
+    check_names,
+    on,
+)
+from .providers import registry
+from .providers.base import (
+    Completes,
+    ContinuesAnswers,
+    GenerationRequest,
+    LoadedInfo,
+    LoadsModel,
+    PromptRead,
+    Provider,
+    ReadsAhead,
+)
+from .providers.registry import ProviderSettings
 from .result import GenerationResult
-from .settings import PROVIDERS
 from .streaming import BaseSink, Sink, TokenStreamer
 
 #: The last finished result in this process (the magics also publish it as ``_qwen``).
 last_result: GenerationResult | None = None
-
-_providers: dict[ModelConfig, Provider] = {}
-_providers_lock = threading.Lock()
-
-
-_remote_providers: dict[tuple[str, str | None], Provider] = {}
 
 
 def get_provider(
@@ -46,55 +58,88 @@ def get_provider(
 ) -> Provider:
     """The provider for one request; nothing is loaded or contacted here.
 
-    ``provider`` is "local" (the GGUF at ``model``, a path, or the default model — or a
-    FallbackProvider that explains how to get one) or "openai" (a server at ``base_url``,
-    where ``model`` is the server's model name). Unset, it is $QWEN_MAGIC_PROVIDER, except
-    that an explicit ``base_url`` means "openai".
+    ``provider`` names a registered provider (``providers.registry``): "local" (the GGUF at
+    ``model``, a path, or the default model — or one that explains how to get it), "openai"
+    (a server at ``base_url``, where ``model`` is the server's model name), or a plugin's.
+    Unset, it is $QWEN_MAGIC_PROVIDER, except that an explicit ``base_url`` implies the
+    provider that reads one ("openai").
     """
-    kind = provider or ("openai" if base_url else settings.provider_kind())
-    if kind == "openai":
-        return _remote_provider(base_url, model)
-    if kind != "local":
-        raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}, got {kind!r}.")
-    config = (model_config or ModelConfig()).replace(path=model)
-    with _providers_lock:
-        cached = _providers.get(config)
-        if isinstance(cached, FallbackProvider):
-            cached = None  # the user may have pulled the model since: look again
-        if cached is None:
-            loader = GgufModelLoader(config)
-            try:
-                loader.resolve()
-            except ModelNotFoundError as exc:
-                return FallbackProvider(exc)
-            from .providers.local.provider import QwenLocalProvider
-
-            cached = _providers[config] = QwenLocalProvider(loader)
-        return cached
+    if provider is not None:
+        name = registry.entry(provider).name
+    elif base_url:
+        name = registry.owner_of("base_url")
+    else:
+        name = registry.default_name()
+    return registry.create(name, ProviderSettings(model, model_config or ModelConfig(), base_url))
 
 
-def local_loader(provider: object) -> GgufModelLoader | None:
-    """The model loader of a local provider; None for any other (remote, fallback, a fake).
-
-    Only a local provider loads a model into this process, so only it has a load to start in
-    the background, to wait for, or to run now (``%qwen load``).
-    """
-    from .providers.local.provider import QwenLocalProvider
-
-    return provider.loader if isinstance(provider, QwenLocalProvider) else None
+def provider_names() -> tuple[str, ...]:
+    """Every registered provider's name (the built-in ones, then plugins')."""
+    return registry.names()
 
 
-def _remote_provider(base_url: str | None, model: str | None) -> Provider:
-    """One OpenAICompatibleProvider per (endpoint, model), so its connection pool is reused."""
-    from .providers.openai import DEFAULT_BASE_URL, OpenAICompatibleProvider, normalize_base_url
+def provider_entry_name(name: str) -> str:
+    """``name`` as registered (any case); ConfigError listing the providers otherwise."""
+    return registry.entry(name).name
 
-    url = normalize_base_url(base_url or settings.base_url() or DEFAULT_BASE_URL)
-    name = model or settings.remote_model()
-    with _providers_lock:
-        cached = _remote_providers.get((url, name))
-        if cached is None:
-            cached = _remote_providers[(url, name)] = OpenAICompatibleProvider(url, name)
-        return cached
+
+def provider_reading(option: str) -> str:
+    """The provider a setting implies when given alone (``base_url`` → ``openai``)."""
+    return registry.owner_of(option)
+
+
+def provider_reads(name: str, option: str) -> bool:
+    """Whether the provider ``name`` reads the setting ``option`` (``base_url``, ...)."""
+    return option in registry.entry(name).options
+
+
+def can_read_ahead(provider: Provider) -> bool:
+    return isinstance(provider, ReadsAhead)
+
+
+def check_base_url(url: str) -> str:
+    """A server URL as the provider that reads it will use it; ConfigError if malformed."""
+    return registry.check_base_url(url)
+
+
+def sends_data_away(provider: Provider) -> bool:
+    """Whether ``provider`` sends what it is given off this machine (a server's provider)."""
+    try:
+        return registry.entry(provider.name).remote
+    except ConfigError:  # not registered (a test's fake): assume the cautious answer
+        return True
+
+
+def load_model(provider: Provider) -> LoadedInfo | None:
+    """Load ``provider``'s model into this process now; None when it loads none here."""
+    return provider.load() if isinstance(provider, LoadsModel) else None
+
+
+def model_loaded(provider: Provider) -> bool:
+    """Whether ``provider``'s model is ready to answer without a load in this process."""
+    return not isinstance(provider, LoadsModel) or provider.is_loaded()
+
+
+def unload_model(provider: Provider) -> bool:
+    """Free ``provider``'s model, if it loads one here; whether something was loaded."""
+    return isinstance(provider, LoadsModel) and provider.unload()
+
+
+def prefill(provider: Provider, text: str, cancel: threading.Event | None = None) -> int:
+    """Have ``provider`` read ``text`` ahead (the next completion's start), if it can and its
+    model is loaded: reading ahead must never start a load. Returns the tokens now live."""
+    if isinstance(provider, ReadsAhead) and model_loaded(provider):
+        return provider.prefill(text, cancel or threading.Event())
+    return 0
+
+
+def prefill_request(provider: Provider, request: GenerationRequest, upto: str,
+                    cancel: threading.Event | None = None) -> int:
+    """Have ``provider`` read ``request``'s chat prompt up to ``upto``, if it can (as
+    :func:`prefill`)."""
+    if isinstance(provider, ReadsAhead) and model_loaded(provider):
+        return provider.prefill_request(request, upto, cancel or threading.Event())
+    return 0
 
 
 def build_config(base: GenerationConfig | None = None, **options: Any) -> GenerationConfig:
@@ -137,8 +182,13 @@ def run(
     cancel: threading.Event | None = None,
     messages: list[dict[str, str]] | None = None,
     examples: Sequence[Example] | None = None,
+    answer_start: str = "",
 ) -> GenerationResult:
     """One request, streamed to ``sinks``. Returns even when cancelled (see finish_reason).
+
+    ``answer_start`` is text the answer begins with, already written: the model goes on from
+    it (a :class:`~.providers.base.ContinuesAnswers` provider only; ConfigError otherwise).
+    The result's text includes it.
 
     With ``config.check`` the answer is then checked against ``examples`` (default: those
     in ``prompt``) and repaired (:mod:`.checked`); without it nothing is run, and nothing
@@ -158,6 +208,11 @@ def run(
         GenerationRequest(messages, config) if messages else GenerationRequest.from_prompt(prompt, config)
     )
     provider = provider or get_provider()
+    if answer_start:
+        if not (isinstance(provider, ContinuesAnswers) and provider.continues_answers):
+            raise ConfigError(f"The {provider.name} provider cannot continue an answer from a "
+                              "given start.")
+        request = dataclasses.replace(request, answer_start=valid_text(answer_start))
     if config.check:
         found = extract_examples(prompt) if examples is None else examples
         result = _run_checked(request, provider, list(sinks), cancel, found)
@@ -326,18 +381,28 @@ _show_options()
 # -- completion as you type ------------------------------------------------------------------
 
 
+def can_complete(provider: Provider) -> bool:
+    """Whether ``provider`` fills in the middle at all (whether it can *now*:
+    :func:`completion_problem`)."""
+    return isinstance(provider, Completes)
+
+
+def completion_problem(provider: Provider, *, check: bool = False) -> str | None:
+    """Why ``provider`` cannot complete code now, or None when it can."""
+    if not isinstance(provider, Completes):
+        return f"the {provider.name} provider does not fill in the middle"
+    return provider.completion_problem(check=check)
+
+
 def complete_request(provider: Provider, request: CompletionRequest,
                      cancel: threading.Event | None = None,
                      on_text: Callable[[str], None] | None = None) -> Completion:
-    """Fill-in-the-middle with ``provider``: only the local model does it (its FIM tokens)."""
-    from .providers.local.provider import QwenLocalProvider
-
-    if isinstance(provider, FallbackProvider):
-        raise provider.error
-    if not isinstance(provider, QwenLocalProvider):
+    """Fill-in-the-middle with ``provider``; ConfigError when it cannot."""
+    if not isinstance(provider, Completes):
         raise ConfigError(
-            "Completion as you type runs on the local model only (its fill-in-the-middle "
-            "tokens); the remote provider answers %%qwen cells."
+            f"Completion as you type needs a provider that fills in the middle; the "
+            f"{provider.name} provider does not (the local model and OpenAI-compatible servers "
+            "do: docs/remote-engines.md)."
         )
     return provider.complete(request, cancel or threading.Event(), on_text or (lambda _: None))
 
@@ -347,11 +412,13 @@ def complete(
     suffix: str = "",
     *,
     context_cells: Iterable[str] = (),
-    max_tokens: int = 64,
-    context_tokens: int = 1500,
+    max_tokens: int = COMPLETION_MAX_TOKENS.default,
+    context_tokens: int = COMPLETION_CONTEXT_TOKENS.default,
     model: str | None = None,
     cancel: threading.Event | None = None,
     on_text: Callable[[str], None] | None = None,
+    provider: Provider | str | None = None,
+    base_url: str | None = None,
 ) -> Completion:
     """Complete code at a cursor: ``prefix`` is the text before it, ``suffix`` after it.
 
@@ -363,10 +430,17 @@ def complete(
     block), never repeats ``suffix``, and is greedy, so the same text gives the same answer.
     ``on_text`` receives it piece by piece as it is written; ``cancel`` stops it within a
     token.
+
+    The provider is chosen as :func:`generate` chooses it: ``provider="openai",
+    base_url="http://host:8000/v1"`` (or $QWEN_MAGIC_PROVIDER / $QWEN_MAGIC_BASE_URL) asks a
+    server to fill in the middle (docs/remote-engines.md); ``model`` is then its model name.
     """
     request = CompletionRequest(prefix, suffix, context_cells=tuple(context_cells),
-                                max_tokens=max_tokens, context_chars=context_tokens * 4)
-    return complete_request(get_provider(model), request, cancel, on_text)
+                                max_tokens=max_tokens,
+                                context_chars=context_tokens * CHARS_PER_TOKEN)
+    if provider is None or isinstance(provider, str):
+        provider = get_provider(model, provider=provider, base_url=base_url)
+    return complete_request(provider, request, cancel, on_text)
 
 
 def stream_completion(prefix: str, suffix: str = "", **options: Any) -> Iterator[str]:
@@ -376,3 +450,40 @@ def stream_completion(prefix: str, suffix: str = "", **options: Any) -> Iterator
     """
     return _pump(lambda put, cancel: complete(prefix, suffix, cancel=cancel, on_text=put,
                                               **options), "qwen-magic-complete")
+
+
+# -- the model file on this machine (the local provider's; for the CLI and %qwen pull) -------
+
+
+def pull_model(source: str = "auto", dest: str | None = None, *, force: bool = False,
+               progress: bool = True) -> Path:
+    """Download the default model (sha256-verified, atomic, resumable); its path."""
+    from .providers.local.pull import pull
+
+    return pull(source, dest, force=force, progress=progress)
+
+
+def model_search_path(path: str | None = None) -> list[Path]:
+    """Where the local provider looks for the model file, in order (``qwen-magic info``)."""
+    from .providers.local.models import candidate_paths
+
+    return candidate_paths(path)
+
+
+def model_file_info(path: Path, n_ctx: int) -> dict[str, Any]:
+    """What the GGUF header of ``path`` says (read in pure Python; nothing is loaded), and the
+    memory a model of it needs at ``n_ctx``. Raises a QwenMagicError for a file it cannot run."""
+    from .providers.local.models import required_memory, validate_model
+
+    gguf = validate_model(path)
+    return {
+        "name": gguf.name,
+        "architecture": gguf.architecture,
+        "gguf_version": gguf.version,
+        "tensors": gguf.tensor_count,
+        "context_length": gguf.context_length,
+        "blocks": gguf.block_count,
+        "chat_template": bool(gguf.chat_template),
+        "eos_token_id": gguf.eos_token_id,
+        "memory_needed_mb": required_memory(gguf, n_ctx) // 1024**2,
+    }

@@ -27,10 +27,12 @@ re-read on every request (Qwen's layout puts it after the typed part); it is usu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .options import CHARS_PER_TOKEN, COMPLETION_CONTEXT_TOKENS, COMPLETION_MAX_TOKENS
 
 FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
 REPO_NAME, FILE_SEP = "<|repo_name|>", "<|file_sep|>"
@@ -50,9 +52,9 @@ class CompletionRequest:
     prefix: str
     suffix: str = ""
     context_cells: tuple[str, ...] = ()
-    max_tokens: int = 64
-    #: Budget for the earlier cells, in characters (about four per token).
-    context_chars: int = 6000
+    max_tokens: int = COMPLETION_MAX_TOKENS.default
+    #: Budget for the earlier cells, in characters.
+    context_chars: int = COMPLETION_CONTEXT_TOKENS.default * CHARS_PER_TOKEN
 
     def __post_init__(self) -> None:
         for name in ("prefix", "suffix"):
@@ -248,3 +250,40 @@ class StopRules:
             return ""
         out, self.shown = self.text[self.shown:visible], visible
         return out
+
+
+class Suggestion:
+    """One suggestion as it is written: sampled text in, shown text out (through
+    :class:`StopRules`), with its timing — the same for every provider that fills in the
+    middle, local or remote."""
+
+    def __init__(self, request: CompletionRequest, on_text: Callable[[str], None]) -> None:
+        self.rules = StopRules(request.prefix, request.suffix)
+        self.on_text = on_text
+        self.started = time.perf_counter()
+        self.shown = ""
+        self.first: float | None = None
+
+    @property
+    def done(self) -> bool:
+        """A stop rule ended it: read no more."""
+        return self.rules.done
+
+    def feed(self, piece: str) -> None:
+        """Take sampled text; shows what may be shown of it."""
+        delta = self.rules.feed(piece)
+        if delta:
+            if self.first is None:
+                self.first = time.perf_counter() - self.started
+            self.shown += delta
+            self.on_text(delta)
+
+    def finish(self, finish_reason: str, prompt_tokens: int = 0, reused_tokens: int = 0,
+               completion_tokens: int = 0) -> Completion:
+        """The completion; text held back until the end is shown now, unless cancelled."""
+        text = self.rules.finish()
+        if text.startswith(self.shown) and len(text) > len(self.shown) \
+                and finish_reason != "cancelled":
+            self.on_text(text[len(self.shown):])
+        return Completion(text, finish_reason, prompt_tokens, reused_tokens, completion_tokens,
+                          self.first, time.perf_counter() - self.started)

@@ -15,9 +15,10 @@ An option appears on the surfaces it names: ``api`` (a keyword of ``qwen_magic.g
 ``cli`` (a flag of ``qwen-magic generate``), ``magic`` (a ``%%qwen`` flag), ``trait`` (a
 ``%config QwenMagics`` trait) and ``panel`` (a control of the tuning panel).
 
-A leaf: it imports only :mod:`.errors`, so the CLI, the providers and plain Python read it
-without IPython, traitlets or ipywidgets. The traits are made in ``notebook/traits.py``, the
-panel's controls in ``widgets/view.py``, the API's signature in ``api.py``.
+A leaf: it imports only :mod:`.errors` and :mod:`.settings` (the environment's defaults), so
+the CLI, the providers and plain Python read it without IPython, traitlets or ipywidgets. The
+traits are made in ``notebook/traits.py``, the panel's controls in ``widgets/view.py``, the
+API's signature in ``api.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import settings
 from .errors import ConfigError
 
 Surface = Literal["api", "cli", "magic", "trait", "panel"]
@@ -69,6 +71,9 @@ class Option:
     remote: tuple[str, ...] = ()  # its name(s) in an OpenAI-compatible request; () = not sent
     remote_if_set: bool = False  # send it only when it differs from the default
     default_factory: Callable[[], Any] | None = None  # a default computed on this machine
+    #: A default read from the ``QWEN_MAGIC_*`` environment when a setting is first read
+    #: (a trait's dynamic default), so a team sets it once where Jupyter starts.
+    environment: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.name:  # an entry of a config class is completed by options_of()
@@ -371,21 +376,39 @@ MODEL = Option(
     "model", str, None, "the .gguf file (default: the search path, see `qwen-magic info`); "
     "with --provider openai, the server's model name", nullable=True, metavar="MODEL",
     surfaces=("api", "cli", "magic"))
+# Which providers exist is the provider registry's to say (qwen_magic.providers.registry):
+# plugins add names, so the name is checked there, not by a fixed list of choices here.
 PROVIDER = Option(
-    "provider", str, "local", "where answers come from: 'local', the GGUF model in this "
-    "process, or 'openai', an OpenAI-compatible server (default $QWEN_MAGIC_PROVIDER; "
-    "docs/remote-engines.md)", choices=("local", "openai"), surfaces=FRONT_ENDS)
+    "provider", str, "local", "where answers come from: a registered provider — 'local', the "
+    "GGUF model in this process, 'openai', an OpenAI-compatible server, or a plugin's "
+    "(default $QWEN_MAGIC_PROVIDER; docs/remote-engines.md)", surfaces=FRONT_ENDS,
+    metavar="NAME", environment=settings.provider_kind)
 BASE_URL = Option(
     "base_url", str, None, "URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
     "(default $QWEN_MAGIC_BASE_URL, else that one: `qwen-magic serve`); given for one "
-    "request, it implies provider openai", nullable=True, metavar="URL", surfaces=FRONT_ENDS)
+    "request, it implies provider openai", nullable=True, metavar="URL", surfaces=FRONT_ENDS,
+    environment=settings.base_url)
+REMOTE_MODEL = Option(
+    "remote_model", str, None, "the server's model name (default $QWEN_MAGIC_REMOTE_MODEL, else "
+    "the only model the server lists)", nullable=True, surfaces=("trait",),
+    environment=settings.remote_model)
+MODEL_PATH = Option("model_path", str, None, "path of the .gguf model (default: the search "
+                    "path)", nullable=True, surfaces=("trait",))
+PRELOAD = Option("preload", bool, True, "start loading the model in the background at "
+                 "%load_ext", surfaces=("trait",))
 CONTEXT = Option("context", bool, False, "give the model earlier cells and your variables "
                  "(names, types, shapes)", surfaces=("magic",))
+#: Characters per token in a text budget (code and English with this tokenizer, roughly).
+CHARS_PER_TOKEN = 4
+CONTEXT_TOKENS = Option("context_tokens", int, 1500, "token budget of --context (cells and "
+                        "variables)", low=0, high=32768, surfaces=("trait",))
 CONTINUE = Option("follow_up", bool, False, "continue the previous answer's conversation (a "
                   "follow-up; `%qwen new` starts over)", flags=("-c", "--continue"),
                   surfaces=("magic",))
 NO_INSERT = Option("no_insert", bool, False, "do not insert the code as a new cell",
                    surfaces=("magic",))
+INSERT = Option("insert", bool, True, "insert the generated code as a new cell below (never "
+                "run)", surfaces=("trait",))
 OUT = Option("out", str, None, "also store the GenerationResult in the variable VAR",
              nullable=True, flags=("-o", "--out"), metavar="VAR", surfaces=("magic",))
 FORMAT = Option("format", str, "markdown", "how the answer is shown: markdown (all of it), "
@@ -393,11 +416,16 @@ FORMAT = Option("format", str, "markdown", "how the answer is shown: markdown (a
                 surfaces=("magic", "trait"))
 NO_FOOTER = Option("no_footer", bool, False, "no stats line under the answer",
                    surfaces=("magic",))
+FOOTER = Option("footer", bool, True, "show tokens, tok/s and time to first token under each "
+                "answer", surfaces=("trait",))
+UPDATE_INTERVAL = Option("update_interval", float, 0.1, "seconds between live output updates",
+                         low=0, high=10, surfaces=("trait",))
 CODE_ONLY = Option("code_only", bool, False, "print only the extracted code", surfaces=("cli",))
 NO_STATS = Option("no_stats", bool, False, "no stats line on stderr", surfaces=("cli",))
 
 # Completion as you type (qwen_magic.completion): the kernel's settings; JupyterLab's own
-# inline-completer settings (enabled, debounce, timeout) and our maxTokens live in Lab.
+# inline-completer settings (enabled, debounce, timeout) live in Lab. The labextension sends
+# no length of its own: the kernel's completion_max_tokens is the one default.
 COMPLETION = Option("completion", bool, True, "complete code as you type from this kernel's "
                     "model: JupyterLab's inline completer, and Ctrl-Q in terminal IPython",
                     surfaces=("trait",))
@@ -413,8 +441,10 @@ GENERATION: tuple[Option, ...] = options_of(GenerationConfig)
 MODEL_SETTINGS: tuple[Option, ...] = options_of(ModelConfig)
 #: Every option, in the order help texts list them.
 ALL: tuple[Option, ...] = (
-    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, CONTEXT, CONTINUE, NO_INSERT, OUT, FORMAT,
-    NO_FOOTER, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS, COMPLETION_CONTEXT_TOKENS,
+    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, REMOTE_MODEL, MODEL_PATH, PRELOAD,
+    CONTEXT, CONTEXT_TOKENS, CONTINUE, NO_INSERT, INSERT, OUT, FORMAT, NO_FOOTER, FOOTER,
+    UPDATE_INTERVAL, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS,
+    COMPLETION_CONTEXT_TOKENS,
 )
 OPTIONS: dict[str, Option] = {spec.name: spec for spec in ALL}
 
@@ -478,7 +508,8 @@ def sampling_values(config: GenerationConfig) -> dict[str, Any]:
 
 
 __all__ = [
-    "ALL", "DEFAULT_SYSTEM_PROMPT", "FRONT_ENDS", "GENERATION", "MODEL_SETTINGS", "OPTIONS",
+    "ALL", "CHARS_PER_TOKEN", "DEFAULT_SYSTEM_PROMPT", "FRONT_ENDS", "GENERATION", "MODEL_SETTINGS",
+    "OPTIONS",
     "SPECULATIVE_MODES", "SURFACES", "GenerationConfig", "ModelConfig", "Option", "Surface",
     "add_flags", "check_names", "default_threads", "given", "on", "option", "options_of",
     "remote_settings", "sampling_values",

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .options import CHARS_PER_TOKEN, CONTEXT_TOKENS
+
 # {{name}} is an escaped literal {name}; {name} names a variable; any other brace — dict
 # literals, f-string bodies with expressions, unbalanced braces — is left exactly as written.
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -86,7 +88,7 @@ def build_context(
     namespace: Mapping[str, Any],
     *,
     hidden: Iterable[str] = (),
-    budget_chars: int = 6000,
+    budget_chars: int = CONTEXT_TOKENS.default * CHARS_PER_TOKEN,
 ) -> str:
     """The notebook so far, for ``--context``: earlier cells' code, then the variables.
 

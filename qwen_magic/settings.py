@@ -15,17 +15,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .errors import ConfigError
-
 PROVIDER_VARIABLE = "QWEN_MAGIC_PROVIDER"
 BASE_URL_VARIABLE = "QWEN_MAGIC_BASE_URL"
 REMOTE_MODEL_VARIABLE = "QWEN_MAGIC_REMOTE_MODEL"
+FIM_VARIABLE = "QWEN_MAGIC_FIM"
 MODEL_VARIABLE = "QWEN_MAGIC_MODEL"
 #: Looked up in this order; ``QWEN_MAGIC_API_KEY=""`` means "send no key" (see :func:`api_key`).
 API_KEY_VARIABLES = ("QWEN_MAGIC_API_KEY", "OPENAI_API_KEY")
-
-#: Values of ``provider`` (``%%qwen --provider``, ``QwenMagics.provider``, $QWEN_MAGIC_PROVIDER).
-PROVIDERS = ("local", "openai")
 
 
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -38,17 +34,13 @@ def _text(name: str, environ: Mapping[str, str] | None) -> str | None:
 
 
 def provider_kind(environ: Mapping[str, str] | None = None) -> str:
-    """$QWEN_MAGIC_PROVIDER, checked; "local" when unset.
+    """$QWEN_MAGIC_PROVIDER in lower case; "local" when unset.
 
-    Checked here rather than where it is used, so a typo is one line naming the variable
-    instead of a traitlets error about a trait the user never set.
+    Whether it names a provider is the provider registry's to say
+    (``providers.registry.default_name``, one line naming the variable), since plugins add
+    names.
     """
-    kind = (_text(PROVIDER_VARIABLE, environ) or "local").lower()
-    if kind not in PROVIDERS:
-        raise ConfigError(
-            f"{PROVIDER_VARIABLE} must be one of {', '.join(PROVIDERS)}, got {kind!r}."
-        )
-    return kind
+    return (_text(PROVIDER_VARIABLE, environ) or "local").lower()
 
 
 def base_url(environ: Mapping[str, str] | None = None) -> str | None:
@@ -59,6 +51,11 @@ def base_url(environ: Mapping[str, str] | None = None) -> str | None:
 def remote_model(environ: Mapping[str, str] | None = None) -> str | None:
     """$QWEN_MAGIC_REMOTE_MODEL, or None: then the server's only model is used."""
     return _text(REMOTE_MODEL_VARIABLE, environ)
+
+
+def fim_strategy(environ: Mapping[str, str] | None = None) -> str:
+    """$QWEN_MAGIC_FIM in lower case (how a server fills in the middle); "auto" when unset."""
+    return (_text(FIM_VARIABLE, environ) or "auto").lower()
 
 
 def model_path(environ: Mapping[str, str] | None = None) -> str | None:

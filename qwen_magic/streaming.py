@@ -228,6 +228,12 @@ class TokenStreamer:
                     prompt, start = event, self.clock()
                     for sink in self.sinks:
                         sink.on_prompt(event)
+                    if request.answer_start and not text:
+                        # The given start of the answer is part of it: shown first, kept in
+                        # the text, not counted as generated.
+                        text = request.answer_start
+                        for sink in self.sinks:
+                            sink.on_text(text, text)
                 elif isinstance(event, Finished):
                     finished = event
                 else:

@@ -66,6 +66,9 @@ class FakeProvider:
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "model": "fake.gguf"}
 
+    def is_busy(self) -> bool:  # providers.base.ServesOneAtATime: the panel waits for it
+        return self.lock.locked()
+
 
 class AnswersProvider(FakeProvider):
     """Answers each request with the next of ``answers`` (whole texts), then repeats the last."""

@@ -45,7 +45,7 @@ export interface ICompleteMessage {
   prefix: string;
   suffix: string;
   cells: string[];
-  max_tokens: number;
+  max_tokens?: number;
 }
 
 /** frontend → kernel */

@@ -67,15 +67,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .then(settings => {
           const update = () => {
             const maxTokens = settings.get('maxTokens').composite;
-            if (typeof maxTokens === 'number' && maxTokens > 0) {
-              provider.maxTokens = maxTokens;
-            }
+            provider.maxTokens = typeof maxTokens === 'number' && maxTokens > 0 ? maxTokens : null;
           };
           update();
           settings.changed.connect(update);
         })
         .catch(reason => {
-          console.warn('qwen-magic: could not load the settings; maxTokens stays 48', reason);
+          console.warn("qwen-magic: could not load the settings; the kernel's maxTokens applies", reason);
         });
     }
   }

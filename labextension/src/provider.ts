@@ -46,8 +46,11 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
     default: { debouncerDelay: 250 } as any
   };
 
-  /** `maxTokens` from this plugin's settings. */
-  maxTokens = 48;
+  /**
+   * `maxTokens` from this plugin's settings; null (the default) leaves the length to the
+   * kernel's `QwenMagics.completion_max_tokens`, the one default.
+   */
+  maxTokens: number | null = null;
 
   /** JupyterLab calls this with the provider's inline completer settings. */
   configure(settings: { [property: string]: JSONValue }): void {
@@ -76,7 +79,7 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
       prefix: request.text.slice(0, cursor),
       suffix: request.text.slice(cursor),
       cells,
-      max_tokens: this.maxTokens
+      ...(this.maxTokens === null ? {} : { max_tokens: this.maxTokens })
     });
     if (!completion) {
       return EMPTY;

@@ -17,6 +17,8 @@ Sections (the JSON keys):
                   the time to the first ghost text, called directly and through a kernel's comm
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
+  remote_completion  first ghost text from `qwen-magic serve` next to the local path, the
+                  server idle and busy with a chat answer (only when named)
   goals           each target, met or not, from the numbers above
 
 Modules (each imports only modules listed before it):
@@ -26,6 +28,7 @@ Modules (each imports only modules listed before it):
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)
+  remote                 the remote_completion section (completion, stats)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)
@@ -43,10 +46,9 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from ..api import get_provider
+from ..api import get_provider, load_model
 from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
-from ..providers.local import models
-from ..providers.local.provider import QwenLocalProvider
+from ..providers import engine_hooks
 from .machine import loadavg, machine_info
 from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
 from .probes import cold_load_and_memory
@@ -104,7 +106,7 @@ def _hole_counts(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
-    models.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
+    engine_hooks.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
 
     plan = Plan.quick() if args.quick else Plan()
     if args.rounds:
@@ -116,9 +118,9 @@ def main(args: argparse.Namespace) -> int:
         (first_single, single), (first_multi, multi) = args.holes
         plan = dataclasses.replace(plan, completion_single=single, completion_multi=multi,
                                    completion_first=(first_single, first_multi))
-    model_path = str(models.resolve_model_path(args.model))
+    model_path = str(engine_hooks.resolve_model(args.model))
     # Every path (and every probe process) must find the same file through the same search.
-    os.environ[models.MODEL_ENV] = model_path
+    os.environ[engine_hooks.MODEL_VARIABLE] = model_path
     config = ModelConfig().replace(**given(args, on("cli", MODEL_SETTINGS)))
     progress = Progress(quiet=args.json)
     if args.sweep:
@@ -160,15 +162,15 @@ def run(plan: Plan, model_path: str, config: ModelConfig, *, sections: Collectio
     report["settings"] = {"model": model_path, **{k: v for k, v in dataclasses.asdict(config).items()
                                                    if k not in ("path", "verbose")}}
     provider = get_provider(model_config=config, provider="local")
-    if not isinstance(provider, QwenLocalProvider):  # a FallbackProvider: no model file found
-        raise RuntimeError(f"no local model to benchmark ({type(provider).__name__})")
     loads = LoadWatch()
     magic = MagicPath(config)  # %load_ext: the product's model loads (in the background) here
-    product_model = provider.loader.load()  # the magic's model: a cache lookup
+    product_model = load_model(provider)  # the magic's model: a cache lookup
+    if product_model is None:
+        raise RuntimeError(f"the {provider.name} provider loads no model to benchmark")
     loads.sample()
     raw = RawPath(model_path, config)
     progress(f"loaded: product {product_model.load_seconds:.2f}s, raw {raw.load_s:.2f}s")
-    bench = Bench(raw, magic, plan, provider, loads)
+    bench = Bench(raw, magic, plan, provider, loads, config)
     warm_up(bench)
     report["magic_sink"] = magic.sink_kind()
 
@@ -177,7 +179,7 @@ def run(plan: Plan, model_path: str, config: ModelConfig, *, sections: Collectio
             report[name] = SCENARIOS[name](bench, progress)
 
     started = time.perf_counter()
-    provider.loader.load()  # what a second request pays for loading: a cache lookup
+    load_model(provider)  # what a second request pays for loading: a cache lookup
     second_request_load_s = time.perf_counter() - started
     loads.sample()
     report["load"] = {

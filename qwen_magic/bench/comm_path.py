@@ -79,15 +79,17 @@ class CommClient:
             data["prefix"] = prefix
         self._comm(data)
 
-    def complete(self, prefix: str, cells: Sequence[str], max_tokens: int) -> Reply:
+    def complete(self, prefix: str, cells: Sequence[str], max_tokens: int,
+                 suffix: str = "") -> Reply:
         """One ``complete`` request, read to its ``done``."""
-        return self.reply(self.send_complete(prefix, cells, max_tokens))
+        return self.reply(self.send_complete(prefix, cells, max_tokens, suffix))
 
-    def send_complete(self, prefix: str, cells: Sequence[str], max_tokens: int) -> int:
+    def send_complete(self, prefix: str, cells: Sequence[str], max_tokens: int,
+                      suffix: str = "") -> int:
         """Send a ``complete`` request; :meth:`reply` reads its answer. Returns its id."""
         self._next_id += 1
         self._sent[self._next_id] = time.perf_counter()
-        self._comm({"type": "complete", "id": self._next_id, "prefix": prefix, "suffix": "",
+        self._comm({"type": "complete", "id": self._next_id, "prefix": prefix, "suffix": suffix,
                     "cells": list(cells), "max_tokens": max_tokens})
         return self._next_id
 

@@ -21,13 +21,13 @@ the labextension sends them.
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..api import complete_request, prefill
 from ..completion import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, CompletionRequest, prefill_text
-from ..options import MODEL_SETTINGS, on
+from ..options import COMPLETION_MAX_TOKENS, MODEL_SETTINGS, on
 from .comm_path import CommClient
 from .holes import Hole, make_holes, score
 from .plan import rotated
@@ -39,7 +39,7 @@ SUFFIX_CURVE = (0, 50, 200)
 TYPED = ("result = summarize(fr", "ame, by=")  # the cursor at the end of the cell
 #: What both paths may write into a hole. Both also get the same hole and no notebook
 #: context (the hole's own file is all either sees), and both decode greedily.
-HOLE_MAX_TOKENS = 64
+HOLE_MAX_TOKENS = COMPLETION_MAX_TOKENS.default  # what a user gets by default
 #: Through the comm: between two key presses (about 70 words a minute), and from the last
 #: one to the ``complete`` request (the labextension's debounce; not counted in the time).
 KEY_INTERVAL_S = 0.15
@@ -96,7 +96,7 @@ def quality(bench: Any, n_single: int, n_multi: int, progress: Progress,
         if i % 10 == 0:
             progress(f"completion quality: {i}/{len(numbered)} holes")
         request = CompletionRequest(hole.prefix, hole.suffix, max_tokens=HOLE_MAX_TOKENS)
-        product = provider.complete(request, threading.Event(), lambda _: None).text
+        product = complete_request(provider, request).text
         entry: dict[str, Any] = {"kind": hole.kind, "hole": number, "source": hole.source}
         for who, text in (("product", product), ("naive", naive(bench, hole, HOLE_MAX_TOKENS))):
             got = score(hole, text)
@@ -118,7 +118,7 @@ def quality(bench: Any, n_single: int, n_multi: int, progress: Progress,
 def _ttft(bench: Any, prefix: str, suffix: str, cells: list[str]) -> float | None:
     request = CompletionRequest(prefix, suffix, tuple(cells), max_tokens=16,
                                 context_chars=_budget(bench))
-    return bench.provider.complete(request, threading.Event(), lambda _: None).ttft_s
+    return complete_request(bench.provider, request).ttft_s
 
 
 def _budget(bench: Any) -> int:
@@ -130,7 +130,7 @@ def _type_ahead(bench: Any, cells: list[str], before: str, typed: str) -> None:
     """Key by key, what the kernel reads while the user types ``typed`` after ``before``."""
     for end in range(1, len(typed) + 1):
         text = prefill_text(cells, _budget(bench), before + typed[:end])
-        bench.provider.prefill(text, threading.Event())
+        prefill(bench.provider, text)
 
 
 def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def latency(bench: Any, rounds: int, context_tokens: int, progress: Progress) ->
         for with_prefill, bucket in ((True, prefilled), (False, unprefilled)):
             _ttft(bench, TYPED[0], "", cells)  # back to the old notebook, warm
             if with_prefill:
-                provider.prefill(prefill_text(grown, _budget(bench)), threading.Event())
+                prefill(provider, prefill_text(grown, _budget(bench)))
                 _type_ahead(bench, grown, "", TYPED[0] + TYPED[1])
             value = _ttft(bench, TYPED[0] + TYPED[1], "", grown)
             if value is not None:
@@ -194,7 +194,7 @@ def through_the_comm(bench: Any, rounds: int, context_tokens: int,
     other left in the cache.
     """
     cells = notebook_cells(bench, context_tokens)
-    config = bench.provider.loader.config
+    config = bench.model_config
     lines = [f"%config QwenMagics.{spec.name} = {getattr(config, spec.name)!r}"
              for spec in on("cli", MODEL_SETTINGS)]
     lines.append(f"%config QwenMagics.completion_context_tokens = {_budget(bench) // 4}")

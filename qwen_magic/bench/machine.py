@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from ..providers.local.llama_adapter import system_info as llama_system_info
+from ..providers.engine_hooks import system_info as llama_system_info
 
 
 def loadavg() -> list[float] | None:

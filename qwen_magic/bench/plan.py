@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..config import GenerationConfig
+from ..options import CONTEXT_TOKENS
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "follow_up", "check")
+            "follow_up", "check", "remote_completion")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
-#: (about an hour on 2 cores), so it runs only when named: ``--only check``.
-DEFAULT_SECTIONS = tuple(section for section in SECTIONS if section != "check")
+#: (about an hour on 2 cores), and ``remote_completion`` starts a ``qwen-magic serve`` of its
+#: own (a second model in memory), so they run only when named: ``--only check``.
+DEFAULT_SECTIONS = tuple(section for section in SECTIONS
+                         if section not in ("check", "remote_completion"))
 
 T = TypeVar("T")
 
@@ -25,7 +28,7 @@ class Plan:
     rounds: int = 3
     short_prompts: int = 3
     short_tokens: int = 128
-    context_tokens: int = 1500
+    context_tokens: int = CONTEXT_TOKENS.default
     context_answer_tokens: int = 16
     alternations: int = 3  # visits of each of the two contexts
     edit_prompts: int = 3

@@ -23,13 +23,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..config import ModelConfig
+from ..providers import engine_hooks
 from ..providers.base import GenerationRequest
-from ..providers.local import models
-from ..providers.local.provider import prefix_cache_for
 from .plan import Plan
 from .prompts import SHORT_REQUESTS, build_context, with_context
 from .runners import RESULT_VARIABLE, LoadWatch, RecordingPublisher, load_magics
@@ -67,10 +65,10 @@ def model_settings(config: ModelConfig) -> dict[str, Any]:
 
 
 def probe_raw(settings: dict[str, Any]) -> dict[str, Any]:
-    Llama = models.import_llama_cpp().Llama
+    Llama = engine_hooks.import_llama_cpp().Llama
     config = ModelConfig(**settings["model_config"])
     started = time.perf_counter()
-    llm = Llama(**models.llama_kwargs(Path(settings["model"]), config))
+    llm = Llama(**engine_hooks.llama_kwargs(settings["model"], config))
     load_s = time.perf_counter() - started
     for prompt in settings["prompts"]:
         request = GenerationRequest.from_prompt(prompt)
@@ -93,17 +91,15 @@ def probe_kernel(settings: dict[str, Any]) -> dict[str, Any]:
         if not outcome.success:
             raise RuntimeError(f"%%qwen failed: {outcome.error_in_exec}")
         loads.sample()
-    model = models.loaded_models()[0]
-    cache = prefix_cache_for(model.llama, model.config.prefix_cache_mb)
+    model = engine_hooks.loaded_models()[0]
     return {"load_s": model.load_seconds, "peak_rss_mb": peak_rss_mb(),
-            "rss_mb": current_rss_mb(), "loads": loads.loads,
-            "prefix_cache_mb": cache.size_bytes / 1024**2, "prefix_snapshots": len(cache)}
+            "rss_mb": current_rss_mb(), "loads": loads.loads, **engine_hooks.prefix_states()}
 
 
 def probe_setting(settings: dict[str, Any]) -> dict[str, Any]:
     """Load with one variant of the settings, read a prompt, decode, report."""
-    Llama = models.import_llama_cpp().Llama
-    kwargs = models.llama_kwargs(Path(settings["model"]), ModelConfig(**settings["model_config"]))
+    Llama = engine_hooks.import_llama_cpp().Llama
+    kwargs = engine_hooks.llama_kwargs(settings["model"], ModelConfig(**settings["model_config"]))
     kwargs.update({k: v for k, v in settings["variant"].items() if k != "env"})
     started = time.perf_counter()
     llm = Llama(**kwargs)

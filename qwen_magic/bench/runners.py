@@ -19,15 +19,12 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..api import generate
 from ..options import CONTINUE, NO_INSERT, OPTIONS, OUT, GenerationConfig, ModelConfig, sampling_values
+from ..providers import engine_hooks
 from ..providers.base import GenerationRequest, PromptRead, Provider
-from ..providers.local import models
-from ..providers.local.llama_adapter import LlamaAdapter
-from ..providers.local.prefix_cache import common_prefix
 from ..result import GenerationResult
 from ..streaming import BaseSink, ThrottledSink
 
@@ -72,10 +69,10 @@ class RawPath:
     name = "raw"
 
     def __init__(self, model_path: str, config: ModelConfig) -> None:
-        Llama = models.import_llama_cpp().Llama
+        Llama = engine_hooks.import_llama_cpp().Llama
 
         started = time.perf_counter()
-        self.llm = Llama(**models.llama_kwargs(Path(model_path), config))
+        self.llm = Llama(**engine_hooks.llama_kwargs(model_path, config))
         self.load_s = time.perf_counter() - started
 
     def count(self, text: str) -> int:
@@ -110,7 +107,7 @@ class RawPath:
 
     def _run(self, request: GenerationRequest, prompt_tokens: Sequence[int]) -> Sample:
         llm, cfg = self.llm, request.config
-        reused = min(common_prefix(LlamaAdapter(llm).tokens(), prompt_tokens),
+        reused = min(engine_hooks.shared_prefix(engine_hooks.raw_cached_tokens(llm), list(prompt_tokens)),
                      len(prompt_tokens) - 1)
         started = time.perf_counter()
         first = last = None
@@ -309,7 +306,7 @@ class LoadWatch:
         self.sample()
 
     def sample(self) -> None:
-        for model in models.loaded_models():
+        for model in engine_hooks.loaded_models():
             if not any(ref() is model for ref in self._seen):
                 self._seen.append(weakref.ref(model))
 

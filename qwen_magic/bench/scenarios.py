@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import GenerationConfig
-from ..providers.base import GenerationRequest
-from ..providers.local.provider import QwenLocalProvider, prefix_cache_for
+from ..config import GenerationConfig, ModelConfig
+from ..providers import engine_hooks
+from ..providers.base import GenerationRequest, Provider
 from .checking import check_problems, follow_ups
 from .completion import completion
 from .plan import Plan, greedy, rotated
@@ -24,6 +24,7 @@ from .prompts import (
     build_context,
     with_context,
 )
+from .remote import first_ghost_text
 from .runners import ApiPath, LoadWatch, MagicPath, RawPath, Sample
 from .stats import ratio, stats
 
@@ -37,26 +38,24 @@ class Bench:
     speculative decoding forced off/on).
     """
 
-    def __init__(self, raw: RawPath, magic: MagicPath, plan: Plan, provider: QwenLocalProvider,
-                 loads: LoadWatch) -> None:
+    def __init__(self, raw: RawPath, magic: MagicPath, plan: Plan, provider: Provider,
+                 loads: LoadWatch, model_config: ModelConfig) -> None:
         self.raw, self.magic, self.plan, self.provider, self.loads = raw, magic, plan, provider, loads
+        self.model_config = model_config
         self.api = ApiPath(provider, "api")
 
     def count(self, text: str) -> int:
         return self.raw.count(text)
 
     def prompt_tokens(self, prompt: str, config: GenerationConfig) -> list[int]:
-        return self.provider.tokenize(GenerationRequest.from_prompt(prompt, config))
+        return engine_hooks.prompt_tokens(self.provider, GenerationRequest.from_prompt(prompt, config))
 
     def reset(self, path: str) -> None:
         """Forget every cached prompt state of ``path``, so its next prompt is read in full."""
         if path == "raw":
             self.raw.reset()
             return
-        model = self.provider.loader.load()
-        with model.lock:
-            model.llama.reset()
-            prefix_cache_for(model.llama, model.config.prefix_cache_mb).clear()
+        engine_hooks.forget_prompt_states(self.provider)
 
     def run(self, path: str, prompt: str, config: GenerationConfig) -> Sample:
         if path == "raw":
@@ -301,5 +300,5 @@ def control(bench: Bench, progress: Progress) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
     "alternating": alternating, "edits": edits, "completion": completion,
-    "follow_up": follow_ups, "check": check_problems,
+    "follow_up": follow_ups, "check": check_problems, "remote_completion": first_ghost_text,
 }

@@ -18,15 +18,33 @@ from typing import Any
 
 from .. import __version__
 from ..errors import QwenMagicError
-from ..options import GENERATION, MODEL_SETTINGS, ModelConfig, add_flags, default_threads, given, on
+from ..options import (
+    GENERATION,
+    MODEL,
+    MODEL_SETTINGS,
+    PROVIDER,
+    ModelConfig,
+    add_flags,
+    default_threads,
+    given,
+    on,
+)
 
 EXIT_INTERRUPTED = 130
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--model PATH`` and the model settings, for the commands that load a model file."""
-    parser.add_argument("--model", help="path of a .gguf file (default: the search path, see `info`)")
-    add_flags(parser, on("cli", MODEL_SETTINGS), "cli")
+    """``--model`` and the model settings, for the commands that load a model file."""
+    add_flags(parser, (MODEL, *on("cli", MODEL_SETTINGS)), "cli")
+
+
+def _provider_choices(parser: argparse.ArgumentParser) -> None:
+    """``--provider``'s choices: the registered providers (plugins included)."""
+    from ..api import provider_names
+
+    for action in parser._actions:
+        if action.dest == PROVIDER.name:
+            action.choices = provider_names()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("generate", help="stream an answer to stdout (stats to stderr)")
     gen.add_argument("prompt", nargs="+", help="the request; `-` reads it from stdin")
     add_flags(gen, on("cli"), "cli")  # every option: qwen_magic/options.py
+    _provider_choices(gen)
 
     info = commands.add_parser("info", help="the model found, its metadata, memory, threads, versions")
     _add_model_options(info)
@@ -54,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="serve the model over an OpenAI-compatible API (llama-cpp-python's server)"
     )
-    serve.add_argument("--model", help="path of a .gguf file (default: the search path)")
+    add_flags(serve, (MODEL,), "cli")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only; "
                             "0.0.0.0 for the network, with QWEN_MAGIC_API_KEY set)")
@@ -104,8 +123,7 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
     """The machine, the versions, and the local model's status and GGUF metadata."""
     import psutil
 
-    from ..api import get_provider
-    from ..providers.local.models import candidate_paths
+    from ..api import get_provider, model_search_path, provider_names
     from ..status import provider_status
 
     info: dict[str, Any] = {
@@ -117,7 +135,8 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
         "default_threads": default_threads(),
         "memory_total_mb": psutil.virtual_memory().total // 1024**2,
         "memory_available_mb": psutil.virtual_memory().available // 1024**2,
-        "search_path": [str(p) for p in candidate_paths(model_config.path)],
+        "search_path": [str(p) for p in model_search_path(model_config.path)],
+        "providers": list(provider_names()),
     }
     try:
         from importlib.metadata import version
@@ -139,24 +158,12 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
 
 def _model_info(local: Any) -> dict[str, Any]:
     """The status of the local model and what its GGUF header says (nothing is loaded)."""
-    from ..providers.local.models import required_memory, validate_model
+    from ..api import model_file_info
 
-    gguf = validate_model(local.path)
-    return {
-        "path": str(local.path),
-        "size_mb": local.size_mb,
-        "name": gguf.name,
-        "architecture": gguf.architecture,
-        "gguf_version": gguf.version,
-        "tensors": gguf.tensor_count,
-        "context_length": gguf.context_length,
-        "blocks": gguf.block_count,
-        "chat_template": bool(gguf.chat_template),
-        "eos_token_id": gguf.eos_token_id,
-        "n_ctx": local.n_ctx,
-        "n_threads": local.n_threads,
-        "memory_needed_mb": required_memory(gguf, local.n_ctx) // 1024**2,
-    }
+    header = model_file_info(local.path, local.n_ctx)
+    memory = header.pop("memory_needed_mb")
+    return {"path": str(local.path), "size_mb": local.size_mb, **header,
+            "n_ctx": local.n_ctx, "n_threads": local.n_threads, "memory_needed_mb": memory}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -179,9 +186,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from ..providers.local.pull import pull
+    from ..api import pull_model
 
-    pull(args.source, args.dest, force=args.force, progress=not args.quiet)
+    pull_model(args.source, args.dest, force=args.force, progress=not args.quiet)
     return 0
 
 

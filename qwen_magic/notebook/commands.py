@@ -21,8 +21,6 @@ from IPython.core.error import UsageError
 from .. import api, session
 from ..fixing import explain_prompt, fix_prompt
 from ..providers.base import Provider
-from ..providers.fallback import FallbackProvider
-from ..providers.local import models
 from .conversation import Conversation
 from .failures import FailureLog
 from .grammar import LINE_HELP, parse_cell_args
@@ -66,21 +64,20 @@ def cmd_status(host: Host, rest: str) -> None:
 
 
 def cmd_load(host: Host, path: str) -> None:
-    provider = host.get_provider(path or None, kind="local")  # `load` is about this kernel
-    if isinstance(provider, FallbackProvider):
-        raise provider.error
-    loader = api.local_loader(provider)
-    if loader is None:  # only when get_provider is replaced (tests): nothing to load here
+    # `load` is about this kernel: the model file, even when answers come from a server.
+    provider = host.get_provider(path or None, kind="local")
+    loaded = api.load_model(provider)
+    if loaded is None:
         raise UsageError(f"%qwen load: the {provider.name} provider loads no model in this kernel.")
-    model = loader.load()
     if path:  # only once it loaded: a bad path must not break every later cell
         host.model_path = path
-    print(f"Loaded {model.path.name} (n_ctx {model.config.n_ctx}, "
-          f"{model.config.n_threads} threads) in {model.load_seconds:.2f} s.")
+    print(f"Loaded {loaded.name} (n_ctx {loaded.n_ctx}, "
+          f"{loaded.n_threads} threads) in {loaded.load_seconds:.2f} s.")
 
 
 def cmd_unload(host: Host, rest: str) -> None:
-    print("Model unloaded." if models.unload() else "No model was loaded.")
+    unloaded = api.unload_model(host.get_provider(kind="local"))
+    print("Model unloaded." if unloaded else "No model was loaded.")
 
 
 def cmd_config(host: Host, rest: str) -> None:
@@ -89,9 +86,7 @@ def cmd_config(host: Host, rest: str) -> None:
 
 
 def cmd_pull(host: Host, rest: str) -> None:
-    from ..providers.local.pull import pull
-
-    pull(rest or "auto")
+    api.pull_model(rest or "auto")
 
 
 def cmd_panel(host: Host, rest: str) -> Any:

@@ -30,8 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..completion import Completion, CompletionRequest
+from .. import api
+from ..completion import Completion, CompletionRequest, prefill_text
 from ..errors import QwenMagicError
+from ..options import CHARS_PER_TOKEN, COMPLETION_CONTEXT_TOKENS, COMPLETION_MAX_TOKENS
 
 COMM_TARGET = "qwen_magic.completion"
 
@@ -62,7 +64,8 @@ class CompletionService:
     """One worker thread that runs the newest completion (or, when idle, a prefill)."""
 
     def __init__(self, complete: CompleteFn, prefill: PrefillFn, *,
-                 max_tokens: int = 64, context_chars: int = 6000) -> None:
+                 max_tokens: int = COMPLETION_MAX_TOKENS.default,
+                 context_chars: int = COMPLETION_CONTEXT_TOKENS.default * CHARS_PER_TOKEN) -> None:
         self.complete, self.prefill = complete, prefill
         self.max_tokens, self.context_chars = max_tokens, context_chars
         self._lock = threading.Condition()
@@ -305,23 +308,26 @@ class CompletionFrontEnds:
                                  "prefix": prefix}, _ignore)
 
     def _provider(self) -> Any:
-        from .. import api
-
-        return api.get_provider(model_config=self.magics.model_config(), provider="local")
+        """The magics' provider (``QwenMagics.provider``: the local model or a server)."""
+        return self.magics.get_provider()
 
     def _request(self, request: CompletionRequest) -> CompletionRequest:
         """The kernel's settings win over what a front end asked for, when smaller."""
         return CompletionRequest(
             request.prefix, request.suffix, request.context_cells,
             max_tokens=min(request.max_tokens, self.magics.completion_max_tokens),
-            context_chars=self.magics.completion_context_tokens * 4,
+            context_chars=self._context_chars(),
         )
+
+    def _context_chars(self) -> int:
+        return int(self.magics.completion_context_tokens) * CHARS_PER_TOKEN
 
     def _complete(self, request: CompletionRequest, cancel: threading.Event,
                   on_text: Callable[[str], None]) -> Completion:
-        from .. import api
-
-        return api.complete_request(self._provider(), self._request(request), cancel, on_text)
+        provider = self._provider()
+        if not api.can_complete(provider):  # no ghost text, never an error dialog
+            return Completion("", "unavailable")
+        return api.complete_request(provider, self._request(request), cancel, on_text)
 
     def _complete_now(self, request: CompletionRequest, cancel: threading.Event,
                       on_text: Callable[[str], None]) -> Completion:
@@ -331,13 +337,7 @@ class CompletionFrontEnds:
         return self._complete(request, cancel, on_text)
 
     def _prefill(self, cells: tuple[str, ...], prefix: str, cancel: threading.Event) -> None:
-        from ..completion import prefill_text
-        from ..providers.local.provider import QwenLocalProvider
-
-        provider = self._provider()
-        if isinstance(provider, QwenLocalProvider) and provider.loader.cached() is not None:
-            provider.prefill(prefill_text(cells, self.magics.completion_context_tokens * 4, prefix),
-                             cancel)
+        api.prefill(self._provider(), prefill_text(cells, self._context_chars(), prefix), cancel)
 
 
 def _ignore(_: dict[str, Any]) -> None:

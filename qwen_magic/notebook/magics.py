@@ -18,16 +18,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
+from traitlets import TraitError, default, validate
 
 from .. import api, session, settings
 from ..checking.examples import extract_examples
 from ..errors import ConfigError, GenerationCancelled
-from ..options import GENERATION, MODEL_SETTINGS, GenerationConfig, ModelConfig, given, on
+from ..options import (
+    CHARS_PER_TOKEN,
+    GENERATION,
+    MODEL_SETTINGS,
+    GenerationConfig,
+    ModelConfig,
+    given,
+    on,
+)
 from ..prompting import build_context, compose_prompt, interpolate
 from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
-from ..status import provider_status
+from ..status import is_busy, provider_status
 from . import commands
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
@@ -63,47 +71,31 @@ def _magic(kind: Literal["line", "cell"], name: str) -> Callable[[_F], _F]:
 class QwenMagics(Magics, _OptionTraits):
     """Generate code with a local Qwen2.5-Coder. Settings below are ``%config`` traits."""
 
-    model_path = Unicode(
-        None, allow_none=True, help="Path of the .gguf model (default: the search path)."
-    ).tag(config=True)
-    preload = Bool(True, help="Start loading the model in the background at %load_ext.").tag(config=True)
+    # Every trait comes from the option registry (qwen_magic/options.py), those whose default
+    # is read from the environment ($QWEN_MAGIC_PROVIDER, ...) included; only their checks
+    # against the provider registry are written here.
 
-    # Where answers come from (docs/remote-engines.md). Defaults come from the environment so
-    # a team can point every notebook at one server without touching the notebooks.
-    remote_model = Unicode(None, allow_none=True, help=(
-        "The server's model name. Default $QWEN_MAGIC_REMOTE_MODEL, else the only model the "
-        "server lists.")).tag(config=True)
-
-    @default("provider")
-    def _default_provider(self) -> str:
-        return settings.provider_kind()
-
-    @default("base_url")
-    def _default_base_url(self) -> str | None:
-        from ..providers.openai import normalize_base_url
-
-        url = settings.base_url()
-        return normalize_base_url(url) if url else None  # defaults skip @validate
-
-    @default("remote_model")
-    def _default_remote_model(self) -> str | None:
-        return settings.remote_model()
-
-    @validate("base_url")
-    def _validate_base_url(self, proposal: Any) -> Any:
-        from ..providers.openai import normalize_base_url
-
-        if proposal["value"] is None:
-            return None
+    @validate("provider")
+    def _validate_provider(self, proposal: Any) -> Any:
         try:
-            return normalize_base_url(proposal["value"])
+            return api.provider_entry_name(proposal["value"])
         except ConfigError as exc:
             raise TraitError(str(exc)) from None
 
-    insert = Bool(True, help="Insert the generated code as a new cell below (never run).").tag(config=True)
-    footer = Bool(True, help="Show tokens, tok/s and time to first token under each answer.").tag(config=True)
-    context_tokens = Int(1500, help="Token budget of --context (cells and variables).").tag(config=True)
-    update_interval = Float(0.1, help="Seconds between live output updates.").tag(config=True)
+    @default("base_url")
+    def _default_base_url(self) -> str | None:
+        # $QWEN_MAGIC_BASE_URL as the provider will use it (defaults skip @validate).
+        url = settings.base_url()
+        return api.check_base_url(url) if url else None
+
+    @validate("base_url")
+    def _validate_base_url(self, proposal: Any) -> Any:
+        if proposal["value"] is None:
+            return None
+        try:
+            return api.check_base_url(proposal["value"])
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -145,19 +137,24 @@ class QwenMagics(Magics, _OptionTraits):
         A --base-url on the cell means the openai provider; there ``path`` (--model) is the
         server's model name rather than a file.
         """
-        kind = kind or ("openai" if base_url else self.provider)
-        if kind == "openai":
-            return api.get_provider(
-                path or self.remote_model, provider="openai", base_url=base_url or self.base_url
-            )
-        return api.get_provider(model_config=self.model_config(path), provider="local")
+        if kind is None:
+            kind = api.provider_entry_name(self.provider) if not base_url \
+                else api.provider_reading("base_url")
+        if api.provider_reads(kind, "base_url"):  # a server: --model names its model
+            return api.get_provider(path or self.remote_model, self.model_config(), provider=kind,
+                                    base_url=base_url or self.base_url)
+        return api.get_provider(model_config=self.model_config(path), provider=kind)
 
     def start_preload(self) -> None:
-        """Load the model in a background thread so %load_ext returns at once (a local
-        provider's only: a remote one loads nothing here)."""
-        loader = api.local_loader(self.get_provider())
-        if loader is not None:
-            self._preload.start(loader)
+        """Load the model in a background thread so %load_ext returns at once (a provider
+        that loads one into this kernel only: a server's loads nothing here). A bad setting
+        ($QWEN_MAGIC_PROVIDER naming no provider) does not stop %load_ext: the first cell
+        says what is wrong."""
+        try:
+            provider = self.get_provider()
+        except ConfigError:
+            return
+        self._preload.start(provider)
 
     @property
     def loading(self) -> bool:
@@ -209,16 +206,13 @@ class QwenMagics(Magics, _OptionTraits):
             shell, args.format or self.format, self.footer and not args.no_footer,
             self.update_interval, note)
         status = output.status
-        loader = api.local_loader(provider)  # only a local provider loads a model here
-        if args.model is None and loader is not None:
+        if args.model is None:
             self.wait_for_preload(status)
         try:
-            if loader is not None:
-                model = loader.cached()
-                if model is None:
-                    status("⏳ loading the model…")
-                elif model.lock.locked():
-                    status("⏳ the model is busy with another generation (the panel?); waiting…")
+            if not api.model_loaded(provider):
+                status("⏳ loading the model…")
+            elif is_busy(provider):
+                status("⏳ the model is busy with another generation (the panel?); waiting…")
             result = api.run(prompt, config, provider=provider, sinks=[output.sink],
                              messages=messages, examples=examples)
         except KeyboardInterrupt:
@@ -259,7 +253,7 @@ class QwenMagics(Magics, _OptionTraits):
     def _context(self, cells: list[str]) -> str:
         shell = self.ipython
         return build_context(cells, shell.user_ns, hidden=shell.user_ns_hidden,
-                             budget_chars=self.context_tokens * 4)
+                             budget_chars=self.context_tokens * CHARS_PER_TOKEN)
 
     def context_read_ahead(self) -> Callable[[threading.Event], None] | None:
         """What the model may read ahead for the next ``%%qwen --context`` cell: its prompt as
@@ -269,22 +263,20 @@ class QwenMagics(Magics, _OptionTraits):
         now, on the main thread, because it describes the user's variables; the kernel's
         background worker reads it later (``CompletionService.read_when_idle``).
         """
-        from ..providers.local.provider import QwenLocalProvider
-
         provider = self.get_provider()
         config = self.generation_config()
-        # A deterministic request re-reads its prompt in aligned chunks anyway.
-        if not isinstance(provider, QwenLocalProvider) or provider.loader.cached() is None \
+        # A deterministic request re-reads its prompt in aligned chunks anyway; a provider
+        # that cannot read ahead, or whose model is not loaded, has nothing to gain.
+        if not api.can_read_ahead(provider) or not api.model_loaded(provider) \
                 or config.deterministic:
             return None
         history = list(self.ipython.user_ns.get("In", []))[1:]  # the cell that ran included
         marker = "\ue000"  # a private-use character: where the request will go
         request = GenerationRequest.from_prompt(compose_prompt(marker, self._context(history)),
                                                 config)
-        local: QwenLocalProvider = provider
 
         def read(cancel: threading.Event) -> None:
-            local.prefill_request(request, marker, cancel)
+            api.prefill_request(provider, request, marker, cancel)
 
         return read
 

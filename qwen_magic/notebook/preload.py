@@ -12,24 +12,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .. import api
 from ..errors import GenerationCancelled
-from ..providers.local.models import GgufModelLoader
+from ..providers.base import Provider
 
 
 class Preload:
-    """At most one background load of a local model, and the wait for it."""
+    """At most one background load of a provider's model, and the wait for it."""
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
 
-    def start(self, loader: GgufModelLoader) -> None:
-        """Load ``loader``'s model in a daemon thread, unless it is loaded already."""
-        if loader.cached() is not None:
+    def start(self, provider: Provider) -> None:
+        """Load ``provider``'s model in a daemon thread, unless it is loaded already or
+        loads none into this process (a server's provider)."""
+        if api.model_loaded(provider):
             return
 
         def load() -> None:
             try:
-                loader.load()
+                api.load_model(provider)
             except Exception:  # noqa: BLE001 - the first cell loads again and shows the error
                 pass
 

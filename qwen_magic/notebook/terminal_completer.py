@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..completion import Completion, CompletionRequest
+from ..options import CHARS_PER_TOKEN, COMPLETION_CONTEXT_TOKENS, COMPLETION_MAX_TOKENS
 
 KEY = "c-q"
 
@@ -28,7 +29,8 @@ class TerminalCompleter:
     """The key binding and the suggestion it streams into the prompt's buffer."""
 
     def __init__(self, shell: Any, complete: CompleteFn, *, read_ahead: ReadAheadFn | None = None,
-                 max_tokens: int = 64, context_chars: int = 6000) -> None:
+                 max_tokens: int = COMPLETION_MAX_TOKENS.default,
+                 context_chars: int = COMPLETION_CONTEXT_TOKENS.default * CHARS_PER_TOKEN) -> None:
         self.shell, self.complete, self.read_ahead = shell, complete, read_ahead
         self.max_tokens, self.context_chars = max_tokens, context_chars
         self._cancel = threading.Event()

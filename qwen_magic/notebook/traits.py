@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from traitlets import Bool, Enum, Float, HasTraits, Int, TraitError, TraitType, Unicode, validate
+from traitlets import Bool, Enum, Float, HasTraits, Int, TraitError, TraitType, Unicode, default, validate
 
 from ..errors import ConfigError
-from ..options import GENERATION, Option, on
+from ..options import GENERATION, MODEL_SETTINGS, Option, on
 
 _TRAITS: dict[type, type[TraitType]] = {bool: Bool, int: Int, float: Float, str: Unicode}
 
@@ -34,14 +34,18 @@ def make_trait(spec: Option) -> TraitType:
 def option_traits(specs: Iterable[Option] | None = None) -> type[HasTraits]:
     """A HasTraits class with one trait per option (default: every ``trait`` option).
 
-    Generation settings are checked as they are set, with the ConfigError's own message; the
-    model settings (n_ctx, n_threads) are checked when a cell uses them, by the ModelConfig
-    that loads the model, as before (tests/reliability pin that order).
+    Generation settings and the front ends' own are checked as they are set, with the
+    ConfigError's own message; the model settings (n_ctx, n_threads) are checked when a cell
+    uses them, by the ModelConfig that loads the model, as before (tests/reliability pin that
+    order). An option with an ``environment`` default reads it when the trait is first read.
     """
     specs = tuple(on("trait") if specs is None else specs)
     by_name = {spec.name: spec for spec in specs}
     generation = {spec.name for spec in GENERATION}
-    checked = [name for name in by_name if name in generation]
+    model = {spec.name for spec in MODEL_SETTINGS}
+    # Text settings of the front ends (a path, a URL) are checked where they are used.
+    checked = [name for name, spec in by_name.items()
+               if name in generation or (name not in model and spec.type is not str)]
 
     def check(self: HasTraits, proposal: Any) -> Any:
         try:
@@ -51,7 +55,20 @@ def option_traits(specs: Iterable[Option] | None = None) -> type[HasTraits]:
 
     namespace: dict[str, Any] = {name: make_trait(spec) for name, spec in by_name.items()}
     namespace["_check_option"] = validate(*checked)(check)
+    for spec in specs:
+        if spec.environment is not None:
+            namespace[f"_default_{spec.name}"] = default(spec.name)(_from_environment(spec))
     return type("OptionTraits", (HasTraits,), namespace)
+
+
+def _from_environment(spec: Option) -> Any:
+    read = spec.environment
+    assert read is not None
+
+    def initial(self: HasTraits) -> Any:
+        return read()
+
+    return initial
 
 
 __all__ = ["make_trait", "option_traits"]

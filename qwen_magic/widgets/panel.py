@@ -24,7 +24,7 @@ from ..options import GenerationConfig
 from ..providers.base import PromptRead
 from ..result import GenerationResult
 from ..session import Session, current
-from ..status import provider_status
+from ..status import is_busy, provider_status
 from .frontend import FrontEnd, copy_script, shared_frontend
 from .state import RUNNING, Event, State, buttons_for, next_state
 from .view import (
@@ -38,7 +38,7 @@ from .view import (
     stats_html,
     status_html,
 )
-from .worker import model_lock, run_generation
+from .worker import run_generation
 
 #: Seconds between live updates when the extension (and its %config pace) is not loaded.
 DEFAULT_UPDATE_INTERVAL = 0.15
@@ -189,19 +189,18 @@ class QwenPanel(widgets.VBox):
         """
         if self._state in RUNNING:
             return  # the lock, if held, is ours
-        lock = self._lock_if_loaded()
-        held = bool(lock is not None and lock.locked())
+        held = self._model_busy()
         if held and self._fire(Event.BUSY):
             self._say("● The model is busy with another generation (a %%qwen cell?); "
                       "Generate is back when it finishes.", "busy")
         elif not held and self._state is State.BUSY and self._fire(Event.FREE):
             self._say("")
 
-    def _lock_if_loaded(self) -> Any:
+    def _model_busy(self) -> bool:
         try:
-            return model_lock(self.provider())
+            return is_busy(self.provider())
         except QwenMagicError:
-            return None
+            return False
 
     def _watch(self) -> None:
         while not self._closed.wait(self.poll_interval):

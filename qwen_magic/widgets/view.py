@@ -18,7 +18,6 @@ import ipywidgets as widgets
 
 from ..errors import QwenMagicError
 from ..options import GENERATION, GenerationConfig, Option, on
-from ..providers.fallback import FallbackProvider
 from ..result import GenerationResult
 from ..status import ProviderStatus
 
@@ -227,7 +226,7 @@ def problem_line(error: QwenMagicError) -> str:
 def model_line(status: ProviderStatus) -> str:
     """The model line: which model, loaded or not, busy or not (from :func:`provider_status`,
     without the remote check: the watcher polls it)."""
-    if status.provider == FallbackProvider.name:
+    if status.needs_model:
         return ("⚠ no model found — run <code>%qwen pull</code> to download it "
                 "(see <code>%qwen status</code>)")
     remote, local = status.remote, status.local

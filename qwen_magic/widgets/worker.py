@@ -16,7 +16,7 @@ from .. import api
 from ..config import GenerationConfig
 from ..providers.base import PromptRead
 from ..result import GenerationResult
-from ..status import model_lock
+from ..status import is_busy
 from ..streaming import BaseSink, ThrottledSink
 
 #: Called once the worker is done: the result (None if nothing ran), the error, the cancel event.
@@ -48,14 +48,12 @@ def wait_for_model(provider: Any, cancel: threading.Event,
     The provider would wait on the lock by itself, but uninterruptibly: polling here is
     what lets Stop work while a %%qwen cell is still generating.
     """
-    lock = model_lock(provider)
-    if lock is not None and lock.locked():
+    if is_busy(provider):
         say("◌ waiting: the model is busy with another generation…", "busy")
-        while lock.locked():
+        while is_busy(provider):
             if cancel.wait(0.1):
                 return False
-    loader = api.local_loader(provider)
-    if loader is not None and loader.cached() is None:
+    if not api.model_loaded(provider):
         say("◌ loading the model (first use in this kernel)…", "info")
     return not cancel.is_set()
 
@@ -90,4 +88,4 @@ def run_generation(
         finished(result, error, cancel)
 
 
-__all__ = ["model_lock", "run_generation", "wait_for_model"]
+__all__ = ["run_generation", "wait_for_model"]

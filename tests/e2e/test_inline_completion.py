@@ -94,7 +94,8 @@ def test_plugin_and_its_settings_are_served(lab_server: LabServer) -> None:
                                      headers={"Authorization": f"token {lab_server.token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         settings = json.loads(response.read())
-    assert settings["schema"]["properties"]["maxTokens"]["default"] == 48
+    # No length of its own: the kernel's QwenMagics.completion_max_tokens is the one default.
+    assert settings["schema"]["properties"]["maxTokens"]["default"] is None
 
 
 def test_kernel_without_the_extension_shows_nothing(
@@ -112,7 +113,7 @@ def test_kernel_without_the_extension_shows_nothing(
     request = traffic.comm_data_sent(comm_ids)[-1]
     assert request["type"] == "complete" and isinstance(request["id"], int), request
     assert request["prefix"] == "radius = 3\nresult = " and request["suffix"] == "", request
-    assert request["cells"] == CELLS_ABOVE and request["max_tokens"] == 48, request
+    assert request["cells"] == CELLS_ABOVE and "max_tokens" not in request, request
     # ... and the kernel, which has no such comm target, closed it at once.
     traffic.wait_for(lambda: traffic.comm_closes_received(comm_ids), what="the comm_close")
     page.wait_for_timeout(SETTLE_MS)
@@ -204,7 +205,7 @@ def test_scripted_kernel_side_streams_cancels_and_tab_accepts(
     first = requests()[0]
     assert first["prefix"] == "slow = " and first["suffix"] == "", first
     assert first["cells"][0].startswith("import threading"), first
-    assert first["cells"][1:] == CELLS_ABOVE and first["max_tokens"] == 48, first
+    assert first["cells"][1:] == CELLS_ABOVE and "max_tokens" not in first, first
     notebook.page.keyboard.press("Backspace")
     notebook.page.keyboard.type(" 1", delay=40)
     traffic.wait_for(lambda: {"type": "cancel", "id": first["id"]}
@@ -239,7 +240,7 @@ def test_scripted_kernel_side_streams_cancels_and_tab_accepts(
     assert ghost == "2 * math.pi * radius", ghost
     request = requests()[-1]
     assert request["prefix"] == "radius = 3\nresult = " and request["suffix"] == ""
-    assert request["id"] > first["id"] and request["max_tokens"] == 48
+    assert request["id"] > first["id"] and "max_tokens" not in request
     shoot("12-inline-ghost-text")
     notebook.accept_ghost_text()
     assert notebook.source(last) == "radius = 3\nresult = 2 * math.pi * radius"
@@ -411,3 +412,40 @@ def test_alt_backslash_completes_an_empty_indented_line(
     assert cell["prompt"].strip() in ("[ ]:", "") and cell["outputs"] == 0  # never run
     no_error_ui(page)
     errors.check()
+
+
+def test_ghost_text_from_a_team_server(page: Any, lab_server: LabServer, shoot: Shooter,
+                                       tmp_path: Any) -> None:
+    """The openai provider against `qwen-magic serve` (the real model in another process):
+    the kernel asks the server to fill in the middle, ghost text appears, Tab accepts it, and
+    nothing loads a model in the kernel or runs."""
+    from tests.serve_process import running_server
+
+    with running_server(tmp_path) as (url, key, _):
+        setup = ("import os\n"  # what a team sets where Jupyter starts, here for this kernel
+                 f"os.environ.update(QWEN_MAGIC_PROVIDER='openai', QWEN_MAGIC_BASE_URL={url!r}, "
+                 f"QWEN_MAGIC_API_KEY={key!r})")
+        errors = PageErrors(page)
+        traffic = KernelTraffic(page)
+        notebook = Notebook(page, lab_server, write_notebook(
+            lab_server, "team_server.ipynb", extra_first=[setup, "%load_ext qwen_magic"])).open()
+        last = len(notebook.cells()) - 1
+        run_all_above(notebook, last)
+
+        notebook.type_in(last, "def circumference(r):")
+        notebook.page.keyboard.press("Enter")
+        notebook.page.keyboard.type("return ", delay=40)
+        ghost = notebook.wait_ghost_text(timeout=120_000)
+        assert ghost.strip(), "no ghost text"
+        shoot("16-inline-ghost-text-team-server")
+        typed = "def circumference(r):\n    return "
+        notebook.accept_ghost_text()
+        source = notebook.source(last)
+        assert source.startswith(typed) and len(source) > len(typed)
+        cell = notebook.cells()[last]
+        assert cell["prompt"].strip() in ("[ ]:", "") and cell["outputs"] == 0  # never run
+        done = [d for d in traffic.comm_data_received(traffic.comm_ids(TARGET))
+                if d.get("type") == "done"]
+        assert done and all(d["finish_reason"] != "unavailable" for d in done), done
+        no_error_ui(page)
+        errors.check()

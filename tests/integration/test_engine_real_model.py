@@ -154,3 +154,21 @@ def test_presence_penalty_reaches_llama_on_the_plain_and_the_speculative_path():
 
     for speculative in ("off", "on"):  # Llama.generate, and our own sampler for the drafts
         assert text(2.0, speculative) != text(0.0, speculative), speculative
+
+
+def test_an_answer_continues_from_a_given_start_of_the_assistants_turn():
+    """The capability %qwen fix builds on: the answer goes on after the product's own start
+    (here the opening of a Python code block), which is shown first and kept in the text."""
+    from qwen_magic import api
+    from qwen_magic.config import GenerationConfig
+
+    start = "The fix:\n```python\n"
+    result = api.run("Fix this Python code: print(math.sqroot(16))",
+                     GenerationConfig(temperature=0, seed=0, max_tokens=48),
+                     answer_start=start)
+    assert result.text.startswith(start) and len(result.text) > len(start)
+    assert result.completion_tokens > 0
+    assert result.code.strip(), result.text  # the code block the start opened has content
+    again = api.run("Fix this Python code: print(math.sqroot(16))",
+                    GenerationConfig(temperature=0, seed=0, max_tokens=48), answer_start=start)
+    assert again.text == result.text  # the same on this machine, warm as cold

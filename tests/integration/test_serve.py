@@ -1,8 +1,7 @@
 """`qwen-magic serve` with the real model, and the openai provider talking to it.
 
-One server per module: a subprocess on 127.0.0.1 on a free port, started the way a user
-starts it (the console script, the default model found by the search path from the project
-folder, an API key from $QWEN_MAGIC_API_KEY), and stopped by the fixture. Then a `%%qwen
+One server per module (tests/serve_process.py: a subprocess on 127.0.0.1 on a free port,
+started the way a user starts it), stopped by the fixture. Then a `%%qwen
 --provider openai --base-url ...` cell runs in a real IPython InteractiveShell and the Python
 API runs against it; both must stream several chunks and hand over the code.
 """
@@ -10,11 +9,6 @@ API runs against it; both must stream several chunks and hand over the code.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,69 +23,18 @@ from qwen_magic.errors import RemoteAuthError
 from qwen_magic.providers.openai import OpenAICompatibleProvider
 from qwen_magic.streaming import ListSink
 from tests.conftest import assert_parses_or_is_marked_cut
+from tests.serve_process import running_server
 
 pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # the file's stem: what `serve` names it
 PROMPT = "write a Python function add(a, b) that returns the sum of a and b"
-READY_TIMEOUT = 180  # a cold page cache and a busy 2-core machine make loading slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve_command(port: int) -> list[str]:
-    script = Path(sys.executable).with_name("qwen-magic")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "qwen_magic.cli"]
-    return [*head, "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--n-ctx", "2048", "--threads", "2"]
-
-
-def wait_until_ready(url: str, key: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`qwen-magic serve` exited with {process.returncode}:\n"
-                        f"{log.read_text(errors='replace')}")
-        try:
-            answer = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {key}"},
-                               timeout=2, trust_env=False)
-            if answer.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"`qwen-magic serve` not ready in {READY_TIMEOUT} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def server(model_path, tmp_path_factory) -> Iterator[tuple[str, str, Path]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    key = "qm-test-" + secrets.token_hex(8)
-    env = {**os.environ, "QWEN_MAGIC_API_KEY": key, "PYTHONUNBUFFERED": "1"}
-    env.pop("QWEN_MAGIC_MODEL", None)  # the default model, by the search path from ROOT
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(serve_command(port), cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        wait_until_ready(url, key, process, log)
-        yield url, key, log
-    finally:
-        process.terminate()  # uvicorn shuts down cleanly on SIGTERM
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    # Stopped for real: nothing listens on the port any more.
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/models", timeout=2, trust_env=False)
+    with running_server(tmp_path_factory.mktemp("serve")) as started:
+        yield started
 
 
 @pytest.fixture
@@ -177,3 +120,47 @@ def test_leaving_a_stream_early_frees_the_server(server, client_key):
     result = qwen_magic.generate("write hello world in python", provider=provider,
                                  temperature=0, max_tokens=24)
     assert result.text and result.finish_reason in ("stop", "length")
+
+
+# -- completion as you type from the server (the `raw` strategy, the real model) ---------------
+
+HOLE_PREFIX = "def add(a, b):\n    "
+HOLE_SUFFIX = "\n\nprint(add(1, 2))\n"
+
+
+def assert_a_suggestion(text: str) -> None:
+    """Properties any reasonable fill has: something, and not the text after the cursor."""
+    assert text.strip(), "an empty suggestion"
+    assert "print(add(1, 2))" not in text, text
+
+
+def test_the_server_fills_in_the_middle_with_the_raw_prompt(server, client_key):
+    url, _, _ = server
+    provider = OpenAICompatibleProvider(url)
+    assert provider.fim() == "raw"  # llama-cpp-python's server reads the FIM tokens
+    shown: list[str] = []
+    completion = qwen_magic.complete(HOLE_PREFIX, HOLE_SUFFIX, provider="openai", base_url=url,
+                                     on_text=shown.append)
+    assert_a_suggestion(completion.text)
+    assert "".join(shown) == completion.text and completion.finish_reason in ("stop", "length")
+    again = qwen_magic.complete(HOLE_PREFIX, HOLE_SUFFIX, provider="openai", base_url=url)
+    assert again.text == completion.text  # greedy: the same text gives the same suggestion
+
+
+def test_ghost_text_through_a_kernels_comm_from_the_server(server, client_key, monkeypatch):
+    """A real kernel with `%config QwenMagics.provider = "openai"`: the completion comm
+    JupyterLab opens gives a suggestion from the server; nothing loads in the kernel."""
+    from qwen_magic.bench.comm_path import CommClient
+
+    url, _, _ = server
+    monkeypatch.setenv("QWEN_MAGIC_PROVIDER", "openai")  # read by the kernel at %load_ext:
+    monkeypatch.setenv("QWEN_MAGIC_BASE_URL", url)       # its preload has nothing to load
+    client = CommClient(['%config QwenMagics.provider = "openai"',
+                         f'%config QwenMagics.base_url = "{url}"'], timeout=300)
+    try:
+        reply = client.complete(HOLE_PREFIX, ["import math"], 32, suffix=HOLE_SUFFIX)
+        assert reply.finish_reason in ("stop", "length"), reply
+        assert_a_suggestion(reply.text)
+        client.execute("import sys\nassert 'llama_cpp' not in sys.modules, 'the kernel loaded llama.cpp'")
+    finally:
+        client.close()

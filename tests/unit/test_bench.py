@@ -455,9 +455,14 @@ def test_completion_quality_scores_a_range_of_holes_and_keeps_each_one(monkeypat
     from qwen_magic.bench import completion as section
     from qwen_magic.completion import Completion
 
-    class Provider:
+    class Provider:  # a FAKE provider that fills in the middle (providers.base.Completes)
+        name = "fake"
+
         def complete(self, request, cancel, on_text):
             return Completion(request.prefix[-3:], "stop")
+
+        def completion_problem(self, *, check=False):
+            return None
 
     monkeypatch.setattr(section, "naive", lambda bench, hole, max_tokens: hole.middle)
     bench = type("B", (), {"provider": Provider()})()

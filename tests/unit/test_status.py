@@ -16,7 +16,8 @@ from qwen_magic.config import ModelConfig
 from qwen_magic.errors import ModelNotFoundError
 from qwen_magic.providers.fallback import FallbackProvider
 from qwen_magic.providers.local.models import GgufModelLoader
-from qwen_magic.status import model_lock, provider_status
+from qwen_magic.providers.local.provider import QwenLocalProvider
+from qwen_magic.status import is_busy, provider_status
 from qwen_magic.widgets.view import model_line
 from tests.fakes import FakeProvider
 from tests.gguf_factory import build_gguf, qwen2_metadata
@@ -51,10 +52,9 @@ class LoadedLoader(GgufModelLoader):
         return self.model
 
 
-@dataclass
-class LocalProvider:
-    loader: Any
-    name: str = "local"
+def LocalProvider(loader: GgufModelLoader) -> QwenLocalProvider:  # noqa: N802 - reads as a class
+    """The real local provider over a FAKE loader: its status is the provider's own report."""
+    return QwenLocalProvider(loader)
 
 
 def test_a_local_model_not_loaded_yet(gguf: Path) -> None:
@@ -62,7 +62,8 @@ def test_a_local_model_not_loaded_yet(gguf: Path) -> None:
                              loading=True)
     info = status.as_dict()
     assert list(info) == ["provider", "model", "size_mb", "loaded", "loading", "n_ctx",
-                          "n_threads", "load_seconds", "busy", "process_rss_mb"]
+                          "n_threads", "load_seconds", "busy", "completion", "process_rss_mb"]
+    assert info["completion"].startswith("available (fill in the middle")
     assert (info["model"], info["loaded"], info["loading"], info["busy"]) == (str(gguf), False, True,
                                                                             False)
     assert info["n_ctx"] == ModelConfig().n_ctx and info["process_rss_mb"] > 0
@@ -77,7 +78,7 @@ def test_a_loaded_model_and_a_busy_one(gguf: Path) -> None:
     assert status.as_dict()["load_seconds"] == 0.45 and status.local is not None
     assert model_line(status) == "● tiny.gguf · loaded in 0.4 s · n_ctx 2048 · 1 threads"
     with provider.loader.model.lock:
-        assert model_lock(provider) is provider.loader.model.lock
+        assert is_busy(provider)
         assert provider_status(provider).as_dict()["busy"] is True
         assert model_line(provider_status(provider)).endswith(" · <b>busy</b>")
 
@@ -91,7 +92,9 @@ def test_a_model_file_gone_since_is_a_problem_not_an_error(tmp_path: Path) -> No
 
 def test_no_model_found() -> None:
     status = provider_status(FallbackProvider(ModelNotFoundError("nothing found")))
-    assert list(status.as_dict()) == ["provider", "model", "problem", "process_rss_mb"]
+    assert list(status.as_dict()) == ["provider", "model", "problem", "completion",
+                                      "process_rss_mb"]
+    assert status.as_dict()["completion"] == "unavailable — nothing found"
     assert status.as_dict()["problem"] == "nothing found"
     assert "%qwen pull" in model_line(status)
 
@@ -101,7 +104,10 @@ def test_a_provider_that_loads_nothing_here() -> None:
     status = provider_status(provider)
     assert status.remote is not None and status.remote.model == "fake.gguf"
     assert model_line(status) == "● fake.gguf · fake provider"
-    assert model_lock(provider) is provider.lock
+    assert not is_busy(provider)
+    with provider.lock:
+        assert is_busy(provider)
+    assert status.as_dict()["completion"].startswith("unavailable — ")
 
 
 def test_a_remote_server_is_not_contacted_unless_checked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,6 +119,7 @@ def test_a_remote_server_is_not_contacted_unless_checked(monkeypatch: pytest.Mon
     assert status.remote is not None and status.remote.reachable is None
     assert status.as_dict()["model"] == "(the server's only model)"
     assert model_line(status) == "● the server&#x27;s model · openai provider at http://127.0.0.1:9/v1"
+    assert status.as_dict()["completion"].startswith("not checked yet")
 
 
 def test_cli_info_renders_the_same_record(gguf: Path, capsys: pytest.CaptureFixture[str]) -> None:

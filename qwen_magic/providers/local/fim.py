@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import codecs
 import threading
-import time
 from collections.abc import Callable
 
-from ...completion import STOP_MARKERS, Completion, CompletionRequest, StopRules, fim_prompt
+from ...completion import STOP_MARKERS, Completion, CompletionRequest, Suggestion, fim_prompt
 from ...errors import ContextOverflowError
 from .llama_adapter import LlamaAdapter
 from .prefix_cache import PrefixStateCache
@@ -33,7 +32,7 @@ def complete(llama: LlamaAdapter, cache: PrefixStateCache, request: CompletionRe
 
     Call with the model's lock held.
     """
-    started = time.perf_counter()
+    suggestion = Suggestion(request, on_text)
     tokens = llama.tokenize(fim_prompt(request))
     if len(tokens) + request.max_tokens > llama.n_ctx:
         raise ContextOverflowError(
@@ -42,11 +41,10 @@ def complete(llama: LlamaAdapter, cache: PrefixStateCache, request: CompletionRe
             "QwenMagics.completion_context_tokens or raise QwenMagics.n_ctx."
         )
     reused = min(cache.prepare(llama, tokens), len(tokens) - 1)
-    rules = StopRules(request.prefix, request.suffix)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    shown, first, generated, finish = "", None, 0, "length"
+    generated, finish = 0, "length"
     if cancel.is_set():
-        return Completion("", "cancelled", len(tokens), reused)
+        return suggestion.finish("cancelled", len(tokens), reused)
     generator = llama.generate(tokens, **GREEDY)
     try:
         for token in generator:
@@ -54,12 +52,8 @@ def complete(llama: LlamaAdapter, cache: PrefixStateCache, request: CompletionRe
                 finish = "stop"
                 break
             generated += 1
-            delta = rules.feed(decoder.decode(llama.token_bytes(token)))
-            if delta:
-                first = first if first is not None else time.perf_counter() - started
-                shown += delta
-                on_text(delta)
-            if rules.done:
+            suggestion.feed(decoder.decode(llama.token_bytes(token)))
+            if suggestion.done:
                 finish = "stop"
                 break
             if cancel.is_set():
@@ -69,11 +63,7 @@ def complete(llama: LlamaAdapter, cache: PrefixStateCache, request: CompletionRe
                 break
     finally:
         generator.close()
-    text = rules.finish()
-    if text.startswith(shown) and len(text) > len(shown) and finish != "cancelled":
-        on_text(text[len(shown):])  # held back until the end, and kept
-    return Completion(text, finish, len(tokens), reused, generated, first,
-                      time.perf_counter() - started)
+    return suggestion.finish(finish, len(tokens), reused, generated)
 
 
 def prefill(llama: LlamaAdapter, cache: PrefixStateCache, text: str,

@@ -23,8 +23,9 @@ from typing import Any
 from ...completion import Completion, CompletionRequest
 from ...config import GenerationConfig, ModelConfig
 from ...errors import ContextOverflowError
-from ..base import Finished, GenerationRequest, PromptRead, StreamEvent, TextDelta
-from . import fim
+from ..base import Finished, GenerationRequest, LoadedInfo, PromptRead, StreamEvent, TextDelta
+from ..status import LocalModelStatus, ProviderStatus, completion_line
+from . import fim, models
 from .llama_adapter import LlamaAdapter
 from .models import GgufModelLoader, LoadedModel
 from .prefix_cache import PrefixStateCache, common_prefix
@@ -62,6 +63,9 @@ class QwenLocalProvider:
     """Streams from the process-wide cached model; loading happens on first use."""
 
     name = "local"
+    #: It reads ``answer_start`` as the beginning of the answer (after the chat template's
+    #: assistant header) and goes on from there.
+    continues_answers = True
 
     def __init__(self, loader: GgufModelLoader | None = None) -> None:
         self.loader = loader or GgufModelLoader(ModelConfig())
@@ -83,7 +87,52 @@ class QwenLocalProvider:
 
     def tokenize(self, request: GenerationRequest) -> list[int]:
         model = self.model
-        return LlamaAdapter(model.llama).tokenize(self._format(model, request.messages))
+        text = self._format(model, request.messages) + request.answer_start
+        return LlamaAdapter(model.llama).tokenize(text)
+
+    # -- loading (providers.base.LoadsModel) ----------------------------------------------
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.loader.config
+
+    def load(self) -> LoadedInfo:
+        model = self.loader.load()
+        return LoadedInfo(model.path.name, model.config.n_ctx, model.config.n_threads,
+                          model.load_seconds)
+
+    def is_loaded(self) -> bool:
+        return self.loader.cached() is not None
+
+    def is_busy(self) -> bool:  # ServesOneAtATime
+        model = self.loader.cached()
+        return model is not None and model.lock.locked()
+
+    def unload(self) -> bool:
+        return models.unload()
+
+    # -- status (providers.base.ReportsStatus, Completes) ---------------------------------
+
+    def status(self, *, check: bool = False) -> ProviderStatus:
+        loader = self.loader
+        model = loader.cached()
+        path = model.path if model is not None else loader.resolve()
+        try:
+            size_mb: float | None = round(path.stat().st_size / 1024**2, 1)
+        except OSError:
+            size_mb = None
+        config = model.config if model is not None else loader.config
+        local = LocalModelStatus(
+            path=path, size_mb=size_mb, loaded=model is not None, loading=False,
+            n_ctx=config.n_ctx, n_threads=config.n_threads,
+            load_seconds=model.load_seconds if model is not None else None,
+            busy=bool(model is not None and model.lock.locked()),
+        )
+        how = "fill in the middle on this model, in this kernel"
+        return ProviderStatus(self.name, local=local, completion=completion_line(None, how))
+
+    def completion_problem(self, *, check: bool = False) -> str | None:
+        return None  # the model's own FIM tokens, read here
 
     def complete(self, request: CompletionRequest, cancel: threading.Event,
                  on_text: Callable[[str], None]) -> Completion:

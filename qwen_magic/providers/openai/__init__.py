@@ -4,7 +4,9 @@
 Ollama all do. The modules, each with one job and imported in this order (none imports a
 later one): :mod:`.urls` (what a base URL is), :mod:`.errors` (failures → one clear
 error), :mod:`.sse` (the event stream → TextDelta/Finished), :mod:`.transport` (HTTP, and
-the exchange thread Stop can end), :mod:`.provider` (the Provider itself).
+the exchange thread Stop can end), :mod:`.fim` (fill in the middle: the strategies and the
+probe that picks one), :mod:`.provider` (the Provider itself), :mod:`.entry` (what the
+provider registry makes).
 
 Importing this package needs neither httpx nor httpx-sse (the ``server`` extra): they are
 imported when a request is first made.

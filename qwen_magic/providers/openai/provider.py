@@ -15,13 +15,16 @@ sent only in the ``Authorization`` header, and never kept on the object, printed
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ... import settings
+from ...completion import Completion, CompletionRequest
 from ...errors import ConfigError, RemoteError, RemoteProtocolError
 from ...options import remote_settings
 from ..base import GenerationRequest, PromptRead, StreamEvent
+from ..status import ProviderStatus, RemoteStatus, completion_line
+from . import fim
 from .sse import parse_stream
 from .transport import (
     DEFAULT_CONNECT_RETRIES,
@@ -53,7 +56,15 @@ class OpenAICompatibleProvider:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         connect_retries: int = DEFAULT_CONNECT_RETRIES,
+        fim_strategy: str | None = None,
     ) -> None:
+        strategy = (fim_strategy or settings.fim_strategy()).lower()
+        if strategy not in fim.CHOICES:
+            raise ConfigError(f"{settings.FIM_VARIABLE} (how a server fills in the middle) must "
+                              f"be one of {', '.join(fim.CHOICES)}, got {strategy!r}.")
+        self.fim_strategy = strategy
+        self._probe: fim.Probe | None = None
+        self._probe_lock = threading.Lock()
         self._transport = Transport(
             normalize_base_url(base_url or DEFAULT_BASE_URL),
             connect_timeout=connect_timeout,
@@ -142,6 +153,24 @@ class OpenAICompatibleProvider:
             **remote_settings(request.config),
         }
 
+    #: An answer's given start is sent as the beginning of the assistant's turn, in the
+    #: model's chat layout on /v1/completions (where the server reads special tokens).
+    continues_answers = True
+
+    def continuation_payload(self, model: str, request: GenerationRequest) -> dict[str, Any]:
+        """``request`` as a raw ChatML prompt ending in the answer's start (Qwen's layout)."""
+        if self.fim() != "raw":
+            raise RemoteError(
+                f"{self.endpoint} cannot continue an answer from a given start: that needs "
+                "/v1/completions reading the model's special tokens (docs/remote-engines.md).")
+        turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
+                        for m in request.messages)
+        body = {"model": model, "prompt": f"{turns}<|im_start|>assistant\n{request.answer_start}",
+                "stream": True, "stop": ["<|im_end|>", "<|endoftext|>"],
+                **remote_settings(request.config)}
+        body.pop("stream_options", None)
+        return body
+
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
         model = self.resolve_model()
         key = settings.api_key()
@@ -150,10 +179,11 @@ class OpenAICompatibleProvider:
         def decode(texts: Iterable[str]) -> Iterator[StreamEvent]:
             return parse_stream(texts, endpoint=endpoint, key=key)
 
-        exchange = self._transport.stream(
-            "/chat/completions", self.payload(model, request), key=key, model=model,
-            decode=decode,
-        )
+        if request.answer_start:
+            path, body = "/completions", self.continuation_payload(model, request)
+        else:
+            path, body = "/chat/completions", self.payload(model, request)
+        exchange = self._transport.stream(path, body, key=key, model=model, decode=decode)
         try:
             # The clock starts as the request leaves: the network, the server's queue and its
             # reading of the prompt are all "time to first token" to the person waiting.
@@ -165,6 +195,47 @@ class OpenAICompatibleProvider:
         finally:
             exchange.close()
 
+    # -- fill in the middle (providers.base.Completes) -------------------------------------
+
+    def fim(self, *, check: bool = True) -> str | None:
+        """The strategy this server fills in the middle by (probed once), or None."""
+        if self.fim_strategy == "none":
+            return None
+        if self.fim_strategy != "auto":
+            return self.fim_strategy
+        probe = self._probe
+        if probe is None and check:
+            with self._probe_lock:
+                if self._probe is None:
+                    found = fim.probe_safely(self._transport, self.resolve_model, settings.api_key())
+                    if not found.heard:
+                        return None  # unreachable now: ask again next time
+                    self._probe = found
+                probe = self._probe
+        return probe.strategy if probe is not None else None
+
+    def completion_problem(self, *, check: bool = False) -> str | None:
+        if self.fim_strategy == "none":
+            return f"{settings.FIM_VARIABLE} is 'none'"
+        if self.fim_strategy != "auto":
+            return None
+        if self._probe is None:
+            if not check:
+                return None  # not known yet: the first suggestion (or a checked status) asks
+            self.fim()
+            if self._probe is None:
+                return f"{self.endpoint} did not answer"
+        return self._probe.problem
+
+    def complete(self, request: CompletionRequest, cancel: threading.Event,
+                 on_text: Callable[[str], None]) -> Completion:
+        """A suggestion from the server; none (no error) when it cannot fill in the middle."""
+        strategy = self.fim()
+        if strategy is None:
+            return Completion("", "unavailable")
+        return fim.complete(self._transport, strategy, self.resolve_model(), settings.api_key(),
+                            request, cancel, on_text)
+
     # -- what it is -----------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
@@ -175,18 +246,28 @@ class OpenAICompatibleProvider:
             "model": self.model or self._served_model,
         }
 
-    def status(self) -> dict[str, Any]:
-        """For ``%qwen status``: where, which model, whether a key is sent, and a live check."""
-        info: dict[str, Any] = {
-            "provider": self.name,
-            "endpoint": self.endpoint,
-            "model": self.model or self._served_model or "(the server's only model)",
-            "api_key": settings.api_key_source(),
-        }
+    def status(self, *, check: bool = False) -> ProviderStatus:
+        """For ``%qwen status``: where, which model, whether a key is sent (never the key),
+        and with ``check`` whether it answers and how it fills in the middle."""
+        endpoint, model = self.endpoint, self.model or self._served_model
+        if not check:
+            remote = RemoteStatus(endpoint, model, settings.api_key_source())
+            known = self.completion_problem(check=False)
+            return ProviderStatus(self.name, remote=remote,
+                                  completion=self._completion_line(known, probed=False))
         try:
-            info["served_models"] = self.list_models()
-            info["reachable"] = True
+            served: list[str] | None = self.list_models()
+            reachable, problem = True, None
         except RemoteError as exc:
-            info["reachable"] = False
-            info["problem"] = str(exc)
-        return info
+            served, reachable, problem = None, False, str(exc)
+        remote = RemoteStatus(endpoint, model, settings.api_key_source(), reachable, served)
+        completion = self._completion_line(self.completion_problem(check=reachable), probed=True)
+        return ProviderStatus(self.name, remote=remote, problem=problem, completion=completion)
+
+    def _completion_line(self, problem: str | None, *, probed: bool) -> str:
+        strategy = self.fim(check=False)
+        if problem is None and strategy is None:
+            return "not checked yet (asked at the first suggestion)" if not probed \
+                else f"unavailable — {self.endpoint} did not answer"
+        return completion_line(problem, f"{strategy} fill-in-the-middle on {self.endpoint}")
+

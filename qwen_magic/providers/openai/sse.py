@@ -140,6 +140,8 @@ def chunk_events(
     for choice in choices[:1]:  # n=1: only one answer was asked for
         delta = choice.get("delta") if isinstance(choice, dict) else None
         content = delta.get("content") if isinstance(delta, dict) else None
+        if delta is None and isinstance(choice, dict):  # /v1/completions: text, not a delta
+            content = choice.get("text")
         if content:
             state.chunks += 1
             yield TextDelta(str(content), tokens=1)  # these servers send a token per chunk

@@ -93,7 +93,29 @@ class Transport:
             client.close()
 
     def url(self, path: str) -> str:
-        return self.base_url + path
+        """``path`` under the base URL (``/chat/completions``), or a whole URL as given."""
+        return path if "://" in path else self.base_url + path
+
+    def server_url(self, path: str) -> str:
+        """``path`` at the server's root rather than under ``/v1`` (llama-server's ``/infill``)."""
+        root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
+        return root + path
+
+    def post(self, path: str, payload: dict[str, Any], key: str | None, *,
+             timeout: float) -> tuple[int, Any]:
+        """``POST path`` (a whole response, not a stream): its status and JSON body (None when
+        it has none). Only a failed exchange raises; any status is the caller's to read."""
+        try:
+            response = self.client().post(
+                self.url(path), json=payload, headers=self.headers(key, stream=False),
+                timeout=timeout)
+        except Exception as exc:
+            raise self.error(exc) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body
 
     @staticmethod
     def headers(key: str | None, *, stream: bool) -> dict[str, str]:

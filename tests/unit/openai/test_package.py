@@ -10,7 +10,7 @@ from pathlib import Path
 import qwen_magic.providers.openai as package
 
 #: Each module may import only those before it.
-ORDER = ["urls", "errors", "sse", "transport", "provider"]
+ORDER = ["urls", "errors", "sse", "transport", "fim", "provider", "entry"]
 
 
 def sibling_imports(name: str) -> set[str]:
@@ -18,7 +18,8 @@ def sibling_imports(name: str) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.add(node.module or "")
+            # `from .sse import x` names the module; `from . import fim` names it as x.
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
     return found
 
 

@@ -400,8 +400,10 @@ CONTEXT = Option("context", bool, False, "give the model earlier cells and your 
                  "(names, types, shapes)", surfaces=("magic",))
 #: Characters per token in a text budget (code and English with this tokenizer, roughly).
 CHARS_PER_TOKEN = 4
-CONTEXT_TOKENS = Option("context_tokens", int, 1500, "token budget of --context (cells and "
-                        "variables)", low=0, high=32768, surfaces=("trait",))
+#: The notebook a prompt brings along by default, --context's and a completion's alike.
+DEFAULT_CONTEXT_TOKENS = 1500
+CONTEXT_TOKENS = Option("context_tokens", int, DEFAULT_CONTEXT_TOKENS, "token budget of "
+                        "--context (cells and variables)", low=0, high=32768, surfaces=("trait",))
 CONTINUE = Option("follow_up", bool, False, "continue the previous answer's conversation (a "
                   "follow-up; `%qwen new` starts over)", flags=("-c", "--continue"),
                   surfaces=("magic",))
@@ -431,9 +433,9 @@ COMPLETION = Option("completion", bool, True, "complete code as you type from th
                     surfaces=("trait",))
 COMPLETION_MAX_TOKENS = Option("completion_max_tokens", int, 64, "most tokens in one "
                                "completion", low=1, high=512, surfaces=("trait",))
-COMPLETION_CONTEXT_TOKENS = Option("completion_context_tokens", int, 1500, "token budget of "
-                                   "the earlier cells a completion sees", low=0, high=32768,
-                                   surfaces=("trait",))
+COMPLETION_CONTEXT_TOKENS = Option("completion_context_tokens", int, DEFAULT_CONTEXT_TOKENS,
+                                   "token budget of the earlier cells a completion sees",
+                                   low=0, high=32768, surfaces=("trait",))
 
 # -- the registry -----------------------------------------------------------------------------
 

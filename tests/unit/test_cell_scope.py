@@ -226,3 +226,13 @@ def test_reasons_combine_and_a_cell_that_does_not_parse_says_so():
 
 def test_top_level_await_is_a_notebook_cell():
     assert scope("import asyncio\nawait asyncio.sleep(0)").self_contained
+
+
+def test_with_a_real_shells_namespace(shell):
+    """The kernel's names as %qwen fix will pass them: shell.user_ns, IPython's own included."""
+    shell.run_cell("items = [3, 1, 2]")
+    shell.run_cell("items")  # sets _ and Out[2]
+    found = cell_scope("print(sorted(itemz), len(items))\nprint(_)", shell.user_ns)
+    assert found.notebook_names == ("items",) and found.undefined_names == ("itemz",)
+    assert found.ipython == ("_",)
+    assert cell_scope("print(sorted(itemz))", shell.user_ns).self_contained

@@ -25,6 +25,7 @@ Modules (each imports only modules listed before it):
   plan, stats, prompts   what runs, how figures are summarised, the fixed prompts
   runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
   problems               the --check problem set (TOML files and their loader)
+  fix_cases, fix_judge   the fix set (problems/fix.toml) and its judge in the check's sandbox
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)

@@ -5,6 +5,8 @@ so the bench's ``check`` section uses this one: one TOML file per category, each
 request as a user would type it (2–3 examples shown: doctest lines, ``assert`` lines or a
 pasted docstring), the function it asks for, ≥ 5 hidden ``assert`` tests that judge the
 answer, and a reference solution that passes them all (checked by the unit tests).
+
+``fix.toml`` beside them is another set, the ``fix`` section's failing cells (``..fix_cases``).
 """
 
 from __future__ import annotations

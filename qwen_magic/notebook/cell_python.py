@@ -1,0 +1,47 @@
+"""A cell's text as the Python IPython runs, and what ``%qwen fix`` asks of it.
+
+IPython's input transformer turns ``%magic``, ``%%cell magic`` and ``!cmd`` lines into
+``get_ipython()`` calls (and strips pasted ``>>>`` prompts) before Python sees a cell, so a
+cell is judged on that text: such lines parse, and the analysis sees them as calls into the
+kernel. Only the transform needs IPython; the judging itself is plain Python below the front
+ends (``qwen_magic.cell_scope``, ``qwen_magic.cell_edits``). Nothing here runs the cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+from ..cell_edits import only_repeats, syntax_problem
+from ..cell_scope import CellScope, analyze_cell
+
+
+def as_python(cell: str) -> str:
+    """The Python that IPython would compile for ``cell``; the cell itself if the transformer
+    gives up on it (then compiling reports the error)."""
+    try:
+        # A fresh manager per call: it is cheap, and no state is shared between threads.
+        return TransformerManager().transform_cell(cell)
+    except Exception:  # the transformer's own tokenizer errors on some broken cells
+        return cell
+
+
+def cell_scope(cell: str, kernel_names: Container[str] | None = None) -> CellScope:
+    """Whether ``cell`` can run on its own in ``--check``'s process, and if not, why.
+    ``kernel_names``: the kernel's user namespace (``shell.user_ns``), when at hand."""
+    return analyze_cell(as_python(cell), kernel_names)
+
+
+def cell_syntax_problem(cell: str) -> str | None:
+    """None when ``cell`` would compile in IPython (magics and ``!`` lines included), else the
+    error in one line."""
+    return syntax_problem(as_python(cell))
+
+
+def repeats_failed_cell(failed_cell: str, fixed_cell: str) -> bool:
+    """Whether ``fixed_cell`` is only ``failed_cell`` again (layout and comments aside)."""
+    return only_repeats(as_python(failed_cell), as_python(fixed_cell))
+
+
+__all__ = ["as_python", "cell_scope", "cell_syntax_problem", "repeats_failed_cell"]

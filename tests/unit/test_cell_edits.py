@@ -1,0 +1,76 @@
+"""A corrected cell against the failed one: parses, only repeats, lines changed.
+
+The plain functions (qwen_magic/cell_edits.py) on Python source, and the notebook's wrappers
+(notebook/cell_python.py), which apply IPython's real input transformer first.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen_magic.cell_edits import lines_changed, only_repeats, syntax_problem
+from qwen_magic.notebook.cell_python import cell_syntax_problem, repeats_failed_cell
+
+
+def test_syntax_problem_is_none_for_valid_code_and_one_line_otherwise():
+    assert syntax_problem("x = 1\nprint(x)") is None
+    assert syntax_problem("import asyncio\nawait asyncio.sleep(0)") is None  # a notebook may
+    assert syntax_problem("for i in range(3)\n    print(i)") == "SyntaxError: expected ':' (line 1)"
+    assert syntax_problem("def f():\nreturn 1").startswith("IndentationError: ")
+    # Compiling finds what parsing alone lets through.
+    assert syntax_problem("return 5") == "SyntaxError: 'return' outside function (line 1)"
+    assert "null bytes" in syntax_problem("x = 1\0")  # a SyntaxError or a ValueError
+
+
+@pytest.mark.parametrize("cell", [
+    "%timeit sum(range(10))",
+    "!pip list\nimport math",
+    "%%bash\necho hi",
+    "files = !ls\nprint(files)",
+    "df.head?",
+])
+def test_magic_and_shell_lines_parse_after_ipythons_transform(cell):
+    assert syntax_problem(cell) is not None  # as plain Python they do not
+    assert cell_syntax_problem(cell) is None
+
+
+def test_a_broken_cell_is_still_broken_after_the_transform():
+    assert cell_syntax_problem("%time x = 1\nprint(x") is not None
+    assert cell_syntax_problem('print("unterminated)') is not None
+
+
+def test_only_repeats_the_same_code_up_to_layout_and_comments():
+    failed = "import math\nprint(math.sqroot(16))"
+    assert only_repeats(failed, failed)
+    assert only_repeats(failed, "import math\n\nprint(math.sqroot(16))   \n")
+    assert only_repeats(failed, "import math  # the module\nprint( math.sqroot( 16 ) )")
+    assert only_repeats(failed, "    import math\n    print(math.sqroot(16))")
+    assert not only_repeats(failed, "import math\nprint(math.sqrt(16))")
+    assert not only_repeats(failed, "import math\nprint(math.sqroot(16))\nprint('done')")
+
+
+def test_only_repeats_a_cell_that_does_not_parse():
+    failed = "for i in range(3)\n    print(i)"
+    assert only_repeats(failed, failed + "\n")
+    assert not only_repeats(failed, "for i in range(3):\n    print(i)")
+    assert not only_repeats(failed, "for i in range(3)\n        print(i)")  # indentation differs
+
+
+def test_repeats_failed_cell_through_the_transform():
+    assert repeats_failed_cell("%time x = 1", "# timed\n%time x = 1\n")
+    assert not repeats_failed_cell("%time x = 1", "%time x = 2")
+
+
+@pytest.mark.parametrize(("failed", "fixed", "changed"), [
+    ("a\nb\nc", "a\nb\nc", 0),
+    ("a\nb\nc", "a\nB\nc", 1),  # one line edited
+    ("a\nb\nc", "a\nB\nC", 2),
+    ("a\nb\nc", "import x\na\nb\nc", 1),  # one line added
+    ("a\nb\nc", "a\nc", 1),  # one line removed
+    ("a\nb\nc", "a\nB1\nB2\nc", 2),  # one line replaced by two: the longer side
+    ("a\nb\nc", "a  \nb\nc\n\n", 0),  # trailing spaces and blank lines at the end
+    ("a\nb", "x\ny\nz", 3),
+    ("", "print(1)", 1),
+])
+def test_lines_changed(failed, fixed, changed):
+    assert lines_changed(failed, fixed) == changed

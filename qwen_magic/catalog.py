@@ -161,6 +161,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
                        part_size=52_428_800),
         licence=_APACHE, roles=("chat", "completion"), parameters="1.5B",
         layers=28, kv_heads=2, head_dim=128,
+        notes="the Hub file is Qwen's own; that it has this sha256 could not be checked here "
+              "(no Hub access): pull --source hub refuses it if it differs",
     ),
     CatalogEntry(
         name="qwen2.5-coder-3b-instruct", aliases=("3b", "3b-instruct"),

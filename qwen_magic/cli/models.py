@@ -61,6 +61,7 @@ def catalog_rows(n_ctx: int, available: int) -> list[dict[str, Any]]:
             "licence": entry.licence,
             "figures": entry.figures,
             "evidence": entry.evidence,
+            "notes": entry.notes,
             "sources": _sources(entry),
             "installed": str(path) if path else None,
         })

@@ -14,6 +14,8 @@ from qwen_magic.providers.local import models
 from qwen_magic.providers.local.gguf import parse_header
 from tests.gguf_factory import U32, build_gguf, qwen2_metadata
 
+pytestmark = pytest.mark.timeout(10)
+
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -13,6 +13,8 @@ from qwen_magic.errors import ConfigError, InsufficientMemoryError, ModelNotFoun
 from qwen_magic.providers.local import choose, models
 from tests.gguf_factory import build_gguf
 
+pytestmark = pytest.mark.timeout(30)
+
 GIB = 1024**3
 
 

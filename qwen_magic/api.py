@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .catalog import CatalogEntry
 from .checked import check_and_repair
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
@@ -455,12 +456,27 @@ def stream_completion(prefix: str, suffix: str = "", **options: Any) -> Iterator
 # -- the model file on this machine (the local provider's; for the CLI and %qwen pull) -------
 
 
-def pull_model(source: str = "auto", dest: str | None = None, *, force: bool = False,
-               progress: bool = True) -> Path:
-    """Download the default model (sha256-verified, atomic, resumable); its path."""
+def pull_model(source: str = "auto", dest: str | None = None, *, model: str | None = None,
+               force: bool = False, progress: bool = True) -> Path:
+    """Download a catalog model by name or alias (default: the default model), sha256-verified,
+    atomic and resumable; its path."""
     from .providers.local.pull import pull
 
-    return pull(source, dest, force=force, progress=progress)
+    return pull(source, dest, model=model, force=force, progress=progress)
+
+
+def installed_model(entry: CatalogEntry) -> Path | None:
+    """Where a catalog model is installed (the loader's search order), or None."""
+    from .providers.local.choose import installed_path
+
+    return installed_path(entry)
+
+
+def available_memory() -> int:
+    """Bytes of memory free for a model now."""
+    from .providers.local.models import available_memory as free
+
+    return int(free())
 
 
 def model_search_path(path: str | None = None) -> list[Path]:

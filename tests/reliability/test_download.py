@@ -262,10 +262,11 @@ def test_disk_fills_up_while_writing(tmp_path: Path, mirror: Mirror,
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 400 KB file system (tmpfs): writes beyond it fail with ENOSPC."""
+    """A real 300 KB file system (tmpfs), smaller than the 400 KB model: writes beyond it fail
+    with ENOSPC. (The parts wait in the user's cache; the destination holds the joined file.)"""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()})")

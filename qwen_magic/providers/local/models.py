@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ... import settings
-from ...config import DEFAULT_MODEL_FILE, ModelConfig
+from ...catalog import DEFAULT_MODEL, supported_architectures
+from ...config import ModelConfig
 from ...errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
 from .digests import cache_dir, file_sha256
 from .gguf import GgufInfo, read_gguf
 
 MODEL_ENV = settings.MODEL_VARIABLE
-SUPPORTED_ARCHITECTURES = ("qwen2",)
+#: The file the search path looks for when no model is named, and what the catalog's models need.
+DEFAULT_MODEL_FILE = DEFAULT_MODEL.file
+SUPPORTED_ARCHITECTURES = supported_architectures()
 # Beyond weights and KV cache, llama.cpp needs compute buffers and the logits row; measured
 # around 120 MB for this model at n_batch 512, rounded up so the preflight errs safe.
 COMPUTE_OVERHEAD_BYTES = 200 * 1024**2
@@ -50,10 +53,15 @@ def candidate_paths(explicit: str | os.PathLike[str] | None = None,
     for given in (explicit, configured, settings.model_path()):
         if given:
             paths.append(Path(os.path.expanduser(os.fspath(given))))
+    return paths + search_paths(DEFAULT_MODEL_FILE)
+
+
+def search_paths(filename: str) -> list[Path]:
+    """Where a model file not named by path is looked for: ``models/<filename>`` here and in
+    every parent folder, then the user cache (the same order for every catalog model)."""
     cwd = Path.cwd()
-    paths += [folder / "models" / DEFAULT_MODEL_FILE for folder in (cwd, *cwd.parents)]
-    paths.append(user_cache_dir() / DEFAULT_MODEL_FILE)
-    return paths
+    return [folder / "models" / filename for folder in (cwd, *cwd.parents)] \
+        + [user_cache_dir() / filename]
 
 
 def resolve_model_path(explicit: str | os.PathLike[str] | None = None,

@@ -1,9 +1,10 @@
 """``qwen-magic pull [NAME]`` and ``qwen-magic models``: the catalog from the terminal.
 
 ``pull`` downloads a catalog model by name or alias (default: the default model), verified
-and resumable (the local provider's pull, through ``api.pull_model``). ``models`` shows the catalog: which models are
-installed and where (the loader's search order), their size, the memory they need at a given
-context, whether that fits now, their licence, and how far their size and sha256 are checked.
+and resumable (the local provider's pull, through ``api.pull_model``). ``models`` shows the
+catalog: which models are installed and where (the loader's search order), their size, the
+memory they need at a given context, whether that fits now, their licence, and how far their
+size and sha256 are checked.
 Nothing here loads a model.
 """
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ... import settings
-from ...catalog import DEFAULT_MODEL, supported_architectures
+from ...catalog import DEFAULT_MODEL, find, looks_like_path, supported_architectures
 from ...config import ModelConfig
 from ...errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
 from .digests import cache_dir, file_sha256
@@ -69,6 +69,9 @@ def resolve_model_path(explicit: str | os.PathLike[str] | None = None,
     """The model file to use. A path the user named must exist: it is never silently skipped."""
     named = explicit or configured or settings.model_path()
     if named:
+        installed = _catalog_model(os.fspath(named))
+        if installed is not None:
+            return installed
         path = Path(os.path.expanduser(os.fspath(named)))
         if not path.exists():
             source = "given path" if (explicit or configured) else f"${MODEL_ENV}"
@@ -86,6 +89,24 @@ def resolve_model_path(explicit: str | os.PathLike[str] | None = None,
         f"and in {searched[-1].parent}; e.g. {shown}). Run `{PULL_HINT}` to download it, "
         f"or set ${MODEL_ENV} to a .gguf file."
     )
+
+
+def _catalog_model(named: str) -> Path | None:
+    """The installed file of a catalog name or alias (``1.5b``); None for anything else.
+
+    A name, not a path: an existing file of that name (``./1.5b``) stays a path. A catalog
+    model that is not installed is a one-line error naming the pull command.
+    """
+    entry = None if looks_like_path(named) or Path(named).exists() else find(named)
+    if entry is None:
+        return None
+    found = next((path for path in search_paths(entry.file) if path.is_file()), None)
+    if found is None:
+        raise ModelNotFoundError(
+            f"{entry.short} is not installed (looked for models/{entry.file} here and in parent "
+            f"folders, and in {user_cache_dir()}); run `qwen-magic pull {entry.short}`."
+        )
+    return found
 
 
 _validated: dict[tuple[str, int, int], GgufInfo] = {}

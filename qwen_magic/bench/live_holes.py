@@ -93,13 +93,16 @@ def live_namespace(hole: LiveHole, directory: Path) -> Iterator[dict[str, Any]]:
     """The namespace after the hole's cells ran in ``directory`` (its files written there).
 
     The working directory and ``sys.path`` are the directory's while the cells run, as in a
-    notebook opened there, and restored after; modules imported from it are dropped from
-    ``sys.modules`` on leaving, so the next hole imports its own. Runs the bench's setup
-    code only: a completion never runs here (see :func:`still_runs`).
+    notebook opened there, and restored after; the modules written there (``shoplib``,
+    ``geo``) are dropped from ``sys.modules`` on leaving, so the next hole imports its own.
+    Runs the bench's setup code only: a completion never runs here (see :func:`still_runs`).
     """
     write_files(directory)
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    before = set(sys.modules)
+    # A module of the same name imported before (another hole's, anyone's) must not answer
+    # the cells' imports: it is set aside while they run, and put back after.
+    own_modules = [Path(name).stem for name in load_files() if name.endswith(".py")]
+    set_aside = {name: sys.modules.pop(name) for name in own_modules if name in sys.modules}
     cwd = os.getcwd()
     sys.path.insert(0, str(directory))
     os.chdir(directory)
@@ -110,9 +113,9 @@ def live_namespace(hole: LiveHole, directory: Path) -> Iterator[dict[str, Any]]:
     finally:
         os.chdir(cwd)
         sys.path.remove(str(directory))
-        for name in set(sys.modules) - before:
-            if str(vars(sys.modules[name]).get("__file__") or "").startswith(str(directory)):
-                del sys.modules[name]
+        for name in own_modules:
+            sys.modules.pop(name, None)
+        sys.modules.update(set_aside)
 
 
 def describe_hole(hole: LiveHole, namespace: dict[str, Any],

@@ -86,14 +86,17 @@ def test_the_answer_runs_the_wrong_guess_does_not_and_the_description_shows_it(
     assert len(description) <= BUDGET_CHARS
 
 
-def test_the_namespace_is_left_as_it_was(tmp_path: Path):
+def test_the_process_is_left_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import sys
+    import types
 
+    someone_elses = types.ModuleType("geo")
+    monkeypatch.setitem(sys.modules, "geo", someone_elses)
     hole = next(h for h in HOLES if "import geo" in h.cells[0])
     path, cwd = list(sys.path), os.getcwd()
     with live_namespace(hole, tmp_path) as namespace:
-        assert "geo" in sys.modules and namespace["geo"].__file__ == str(tmp_path / "geo.py")
-    assert "geo" not in sys.modules and sys.path == path and os.getcwd() == cwd
+        assert namespace["geo"].__file__ == str(tmp_path / "geo.py")  # the hole's own
+    assert sys.modules["geo"] is someone_elses and sys.path == path and os.getcwd() == cwd
 
 
 def test_exact_match_is_one_of_the_answers_stripped():

@@ -378,7 +378,8 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.Module
         "    def empty(cls, *, owner='me'):\n"
         "        return cls(owner)\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "shoplib", raising=False)
+    monkeypatch.setitem(sys.modules, "shoplib", None)  # restored (removed) after the test
+    del sys.modules["shoplib"]
     import shoplib  # type: ignore[import-not-found]
 
     return shoplib  # type: ignore[no-any-return]

@@ -91,6 +91,10 @@ def joined(parts: Iterable[str], room: int, total: int | None = None) -> str:
     return ", ".join(out)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _comment(head: str, details: str) -> str:
     return f"{head}  # {details}" if details else head
 
@@ -168,7 +172,7 @@ def _pandas(name: str, value: Any, width: int) -> str | None:
     if kind is static.library_type("pandas", "DataFrame"):
         rows, n_columns = value.shape
         head = f"{name}: DataFrame"
-        about = f"{rows:,} rows × {n_columns:,} columns: "
+        about = f"{_count(rows, 'row')} × {_count(n_columns, 'column')}: "
         index = _index_note(value.index)
         shown = value if n_columns <= COLUMNS else value.iloc[:, :COLUMNS]
         columns = (f"{label(c)}: {d}" for c, d in zip(shown.columns, shown.dtypes))

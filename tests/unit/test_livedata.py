@@ -481,3 +481,32 @@ def test_the_package_imports_neither_ipython_nor_pandas_nor_numpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_real_ipython_namespace_after_cells_ran():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        cells = ["import json\nimport pandas as pd",
+                 "def load(path, *, sep=','):\n    '''Read a table.'''\n    return path",
+                 "class Model:\n    def fit(self, x): ...",
+                 "df = pd.DataFrame({'price': [1.0]})\nm = Model()\n%time n = len(df)",
+                 "m.fit(df)"]
+        for cell in cells:
+            assert shell.run_cell(cell).success
+        names = names_used(cells, shell.transform_cell)
+        text = describe(shell.user_ns, names)
+        assert text.splitlines() == [
+            "df: DataFrame  # 1 row × 1 column: price: float64",  # (m.fit(df): df is later)
+            "m: Model  # methods: fit",
+            "n: int = 1",
+            "class Model: ...  # Model(); methods: fit",
+            "import pandas as pd",
+            "def load(path, *, sep=','): ...  # Read a table.",
+            "import json",
+        ]
+        # In, Out, _, _i… are the kernel's; a name the cells never use is not described.
+        assert describe(shell.user_ns, ["In", "Out", "_", "_i1", "_oh", "exit"]) == ""
+    finally:
+        InteractiveShell.clear_instance()

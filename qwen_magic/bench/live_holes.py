@@ -120,9 +120,10 @@ def live_namespace(hole: LiveHole, directory: Path) -> Iterator[dict[str, Any]]:
 
 def describe_hole(hole: LiveHole, namespace: dict[str, Any],
                   budget_chars: int = BUDGET_CHARS) -> str:
-    """What the completion prompt gets to read about the live values at this hole."""
-    return describe(namespace, names_used([*hole.cells, hole.prefix + hole.suffix]),
-                    budget_chars=budget_chars)
+    """What the completion prompt gets to read about the live values at this hole: the
+    names of the cells that ran, as the kernel describes them after the last one (the cell
+    being typed is not read: the description stays put while the user types)."""
+    return describe(namespace, names_used(hole.cells), budget_chars=budget_chars)
 
 
 def exact(hole: LiveHole, completion: str) -> bool:

@@ -19,6 +19,7 @@ Transform = Callable[[str], str]
 
 #: Attribute chains are kept up to this many parts: ``shoplib.load_orders``, ``a.b.c``.
 CHAIN_PARTS = 3
+_BOUND_LAST = 1 << 30  # the column of a name being assigned: after everything on its line
 _IDENTIFIER_CHAIN = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
 
 
@@ -61,8 +62,11 @@ def _tree_names(tree: ast.AST) -> tuple[str, ...]:
         magic_code = _magic_code(node)
         if magic_code is not None:
             names = [*names, *magic_code]  # inside the magic: later than the call's own names
+        line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            column = _BOUND_LAST  # `x = f(y)`: x is bound after f and y are read
         for name in names:
-            found.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0), name))
+            found.append((line, column, name))
     found.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return tuple(dict.fromkeys(name for _, _, name in found))
 

@@ -103,10 +103,24 @@ def lookup(value: Any, name: str) -> Any:
     return MISSING
 
 
+_library_types: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def library_type(module: str, name: str) -> Any:
-    """``module.name`` if that module has been imported (never imports it); else MISSING."""
+    """``module.name`` if that module has been imported (never imports it); else MISSING.
+
+    Remembered while the module stays the same object: every value is checked against a
+    dozen of these.
+    """
     loaded = sys.modules.get(module)
-    return MISSING if loaded is None else lookup(loaded, name)
+    if loaded is None:
+        return MISSING
+    remembered = _library_types.get((module, name))
+    if remembered is not None and remembered[0] is loaded:
+        return remembered[1]
+    found = lookup(loaded, name)
+    _library_types[(module, name)] = (loaded, found)
+    return found
 
 
 def module_name(module: types.ModuleType) -> str:

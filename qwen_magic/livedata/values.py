@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import sys
 import types
 from collections.abc import Iterable
 from typing import Any
@@ -110,8 +111,10 @@ def qualified(cls: type) -> str:
     if module == "builtins" or not static.is_library(module):
         return name
     parts = module.split(".")
+    if parts[0].startswith("_") and parts[0][1:] in sys.modules:
+        parts[0] = parts[0][1:]  # _io.TextIOWrapper is io.TextIOWrapper to its users
     # csv.DictReader, urllib.parse.SplitResult; pandas.DataFrameGroupBy, not its long home
-    return f"{module if len(parts) <= 2 else parts[0]}.{name}"
+    return ".".join(parts if len(parts) <= 2 else parts[:1]) + f".{name}"
 
 
 def _brief(value: Any) -> str:
@@ -297,9 +300,14 @@ def unwrapped(value: Any) -> Any:
     return value
 
 
+def defined_in(value: Any) -> str:
+    """The module a function or class was defined in ("" when unknown)."""
+    return static.type_module(value) if static.is_class(value) else function_module(value)
+
+
 def is_library_callable(value: Any) -> bool:
     """A function or class of the standard library or an installed package."""
-    module = static.type_module(value) if static.is_class(value) else function_module(value)
+    module = defined_in(value)
     return bool(module) and static.is_library(module)
 
 

@@ -397,6 +397,19 @@ def test_a_chain_into_the_users_module_shows_the_signature(tmp_path, monkeypatch
     ]
 
 
+def test_a_users_module_is_followed_by_its_functions_with_the_room_left(tmp_path, monkeypatch):
+    namespace = {"sl": user_module(tmp_path, monkeypatch), "n": 1}
+    assert describe(namespace, ["sl", "n"]).splitlines() == [
+        "import shoplib as sl  # names: RATE, load_orders(), Basket",
+        "# sl.load_orders(path, *, convert_to='EUR', at_least=0.0): Read the orders file.",
+        "# sl.Basket(owner); methods: gross_total, empty",
+        "n: int = 1",  # last in the text, but given its room before the members are
+    ]
+    short = describe(namespace, ["sl", "n"], budget_chars=80)
+    assert short.splitlines() == ["import shoplib as sl  # names: RATE, load_orders(), Basket",
+                                  "n: int = 1"]
+
+
 # -- describe: names, budget, order ----------------------------------------------------------
 
 def test_names_not_in_the_namespace_private_or_the_kernels_give_nothing():
@@ -438,8 +451,9 @@ def test_names_come_from_the_newest_cell_first_and_the_last_use_first():
     cells = ["import pandas as pd\ndf = pd.read_csv('a.csv')",
              "from shoplib import load_orders as lo\nconfig = {}\nrows = lo('x')",
              "total = df.price.sum()"]
-    # Within a line, the later column first; a chain before its root; each name once.
-    assert names_used(cells) == ["df.price.sum", "df.price", "df", "total", "lo", "rows",
+    # Within a line, a name bound there first (it is bound after the rest is read), then the
+    # later column first; a chain before its root; each name once.
+    assert names_used(cells) == ["total", "df.price.sum", "df.price", "df", "rows", "lo",
                                  "config", "pd.read_csv", "pd"]
 
 
@@ -456,7 +470,7 @@ def test_ipython_syntax_is_read_through_the_front_ends_transform():
     transform = TransformerManager().transform_cell
     cells = ["%time result = model.fit(data)\n!ls\nsummary = result.describe()"]
     names = names_used(cells, transform)
-    assert names[:3] == ["result.describe", "result", "summary"]
+    assert names[:3] == ["summary", "result.describe", "result"]
     assert names[3:] == ["get_ipython", "data", "model.fit", "model"]  # %time's code, read too
 
 

@@ -110,7 +110,8 @@ def hole_prompts(holes: list[LiveHole], directory: Path) -> Iterator[tuple[LiveH
         where = directory / hole.id
         where.mkdir()
         with live_namespace(hole, where) as namespace:
-            yield hole, describe_hole(hole, namespace)
+            text = describe_hole(hole, namespace)
+        yield hole, text  # the process's directory and path are back as they were
 
 
 def hole_descriptions(count: Callable[[str], int] | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ _TEXT_SIGNATURE = type.__dict__["__text_signature__"]
 _SIGNATURE_OVERRIDES = ("__signature__", "__text_signature__", "_partialmethod",
                         "__partialmethod__")
 _WRAPPED_DEPTH = 4
-_BOUND_MARKER = re.compile(r"^\(\$\w+(?:,\s*)?")
+_BOUND_MARKER = re.compile(r"^\(\$\w+(?:,\s*)?(?:/(?:,\s*)?)?")  # "($self, /, " → "("
 _SAFE_SCALARS = (int, float, complex, bool, str, bytes, type(None), type(Ellipsis))
 
 
@@ -98,7 +98,8 @@ def _with_default(name: str, default: Any) -> str:
 
 
 def _text_signature(text: Any) -> str | None:
-    """CPython's own text (``"($module, x, /)"``) without its bound first parameter."""
+    """CPython's own text (``"($module, x, /)"``) without its bound first parameter (and
+    without the ``/`` right after it, which then marks nothing)."""
     if type(text) is not str or not text.startswith("("):
         return None
     return _BOUND_MARKER.sub("(", text)

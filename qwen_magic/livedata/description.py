@@ -3,7 +3,6 @@ a budget, the most recently used first."""
 
 from __future__ import annotations
 
-import itertools
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,7 +14,7 @@ from .values import call_and_notes, defined_in, describe_value, is_library_calla
 HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
 BUDGET_CHARS = 1200  # about 300 tokens
 LINE_CHARS = 240  # a DataFrame's columns and dtypes are the line most worth its room
-#: Names looked at, at most: the budget is usually spent long before.
+#: Live names looked at, at most: the budget is usually spent long before.
 MAX_NAMES = 64
 #: Functions and classes listed after a module of the user's own.
 MODULE_MEMBERS = 8
@@ -40,9 +39,13 @@ def describe(namespace: Mapping[str, Any], names: Iterable[str], *,
     kept: list[tuple[str, list[str]]] = []  # (name, its lines: its own, then its module's)
     seen: set[str] = set()
     room = budget_chars
-    for name in itertools.islice(names, MAX_NAMES):  # the names themselves, newest first
-        if room < SHORTEST_LINE:
+    looked_at = 0
+    for name in names:  # the names themselves, newest first
+        if room < SHORTEST_LINE or looked_at >= MAX_NAMES:
             break
+        if name.partition(".")[0] not in namespace:
+            continue  # a builtin, a local of a function, a name not run yet: free to skip
+        looked_at += 1
         line = _line(namespace, name, line_chars)
         if line is None or line in seen or len(line) + 1 > room:
             continue

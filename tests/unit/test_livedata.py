@@ -416,6 +416,8 @@ def test_names_not_in_the_namespace_private_or_the_kernels_give_nothing():
     namespace = {"_hidden": 1, "In": [""], "get_ipython": print, "x": 1}
     assert describe(namespace, ["missing", "_hidden", "In", "get_ipython", "missing.attr"]) == ""
     assert describe(namespace, ["x"]) == "x: int = 1"
+    # Names that are not live (builtins, locals) do not use up the names looked at.
+    assert describe(namespace, [f"local_{i}" for i in range(150)] + ["x"]) == "x: int = 1"
 
 
 def test_lines_come_newest_first_and_stay_within_the_budget():

@@ -7,10 +7,13 @@ key of a dict built by a loop, an attribute of an object from the user's own mod
 keyword of a function the notebook imports but never shows. The cells never spell the answer
 (tests/unit/test_live_holes.py checks it), so a model that sees only the cells must guess.
 
-Judging, the same with and without the live description: *exact* — the completion, stripped,
-is one of the hole's answers; *still runs* — the cells and the completed cell run without an
-exception. The second runs the model's code, so it runs only in ``--check``'s sandbox
-(a separate, limited process; docs/checking.md), never in the bench's process.
+Judging, the same with and without the live description: *exact* — the completion names the
+right thing (it is one of the hole's answers, or starts with one and goes on with other code:
+most holes have the rest of their line after the cursor, and a model may write it again);
+*stops at the suffix* — it is exactly an answer; *still runs* — the cells and the completed
+cell run without an exception. The last runs the model's code, so it runs only in
+``--check``'s sandbox (a separate, limited process; docs/checking.md), never in the bench's
+process.
 
 The bench's own setup code — the files and the cells, never a completion — runs in the
 bench's process (:func:`live_namespace`), to build the namespace the describer reads.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +41,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, from PyPI (a dependency there only)
     import tomli as tomllib
 
+_NAME_GOES_ON = re.compile(r"\w")
 #: Room for ``import pandas`` and the cells on a busy 2-core machine.
 SANDBOX_LIMITS = Limits(wall_s=30.0, cpu_s=20)
 
@@ -127,6 +132,18 @@ def describe_hole(hole: LiveHole, namespace: dict[str, Any],
 
 
 def exact(hole: LiveHole, completion: str) -> bool:
+    """Whether the completion names the right thing: it is one of the answers, or starts with
+    one and goes on with other code (``unit_price_eur"] > 20`` for ``unit_price_eur``), but
+    not with more of a name (``DEU`` is not ``DE``). Whether what follows fits the text after
+    the cursor is :func:`still_runs`'s to judge."""
+    text = completion.strip()
+    return any(text == answer or (text.startswith(answer) and not _NAME_GOES_ON.match(
+        text, len(answer))) for answer in hole.exact)
+
+
+def stops_at_the_suffix(hole: LiveHole, completion: str) -> bool:
+    """Whether the completion is exactly an answer: it stopped where the text after the
+    cursor begins, rather than writing that text again."""
     return completion.strip() in hole.exact
 
 

@@ -25,6 +25,7 @@ from qwen_magic.bench.live_holes import (
     load_live_holes,
     program,
     still_runs,
+    stops_at_the_suffix,
 )
 from qwen_magic.bench.report import format_table, goals
 from qwen_magic.bench.scenarios import SCENARIOS
@@ -99,9 +100,14 @@ def test_the_process_is_left_as_it_was(tmp_path: Path, monkeypatch: pytest.Monke
     assert sys.modules["geo"] is someone_elses and sys.path == path and os.getcwd() == cwd
 
 
-def test_exact_match_is_one_of_the_answers_stripped():
-    hole = HOLES[0]
-    assert exact(hole, f" {hole.answer}\n") and not exact(hole, hole.answer + '"]')
+def test_exact_match_is_the_right_name_and_stopping_at_the_suffix_is_judged_apart():
+    hole = next(h for h in HOLES if h.id == "orders-filter-price")
+    assert exact(hole, " unit_price_eur\n") and stops_at_the_suffix(hole, "unit_price_eur ")
+    # The model wrote the text after the cursor again: the name is right, the cell is not.
+    assert exact(hole, 'unit_price_eur"] > 20)') and not stops_at_the_suffix(
+        hole, 'unit_price_eur"] > 20)')
+    assert not exact(hole, "unit_price") and not exact(hole, "unit_price_eur2")
+    assert not exact(hole, 'price"]')
 
 
 def test_still_runs_judges_in_the_sandbox():

@@ -28,7 +28,8 @@ Modules (each imports only modules listed before it):
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)
-  live_holes, live_data  holes that need live data (live_holes.toml); their section (stats)
+  live_holes, live_data  holes that need live data (live_holes.toml); their section
+                         (machine, stats)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)

@@ -9,7 +9,14 @@ budget, reading values only through an allow-list of types and never running use
 
 Plain Python below the front ends: it imports neither IPython nor pandas nor numpy (pandas
 and numpy objects are recognised through ``sys.modules``); the front end passes its
-namespace and, for reading cells, its own transform (IPython's ``shell.transform_cell``).
+namespace and, for reading cells, its own transform (IPython's ``shell.transform_cell``;
+terminal IPython's ``In`` holds inputs already transformed)::
+
+    text = describe(shell.user_ns, names_used(executed_cells, shell.transform_cell))
+
+Build it after a cell ran, from the cells that ran — not from the one being typed, whose
+names change with every key: the description is part of the prompt's stable start, read
+ahead with the notebook, and must not move while the user types.
 """
 
 from .cells import names_used

@@ -244,6 +244,10 @@ def make_trap_class(calls: list[str]) -> type:
             calls.append(f"getattr {name}")
             raise AttributeError(name)
 
+        def __getattribute__(self, name: str) -> Any:
+            calls.append(f"getattribute {name}")
+            return object.__getattribute__(self, name)
+
         def __repr__(self) -> str:
             calls.append("repr")
             raise RuntimeError("repr must not run")
@@ -365,6 +369,10 @@ def test_modules_are_imports_and_a_users_module_lists_its_names(tmp_path, monkey
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     (tmp_path / "shoplib.py").write_text(
         "import json\n"
+        "_calls = []\n"
+        "def __getattr__(name):  # a module's own attribute hook (PEP 562): must not run\n"
+        "    _calls.append(name)\n"
+        "    raise AttributeError(name)\n"
         "from collections import Counter\n"
         "RATE = 0.19\n"
         "def load_orders(path, *, convert_to='EUR', at_least=0.0):\n"
@@ -386,9 +394,11 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.Module
 
 
 def test_a_chain_into_the_users_module_shows_the_signature(tmp_path, monkeypatch):
-    namespace = {"sl": user_module(tmp_path, monkeypatch), "json": json}
-    text = describe(namespace, ["sl.load_orders", "sl.Basket.empty", "sl.Basket",
+    module = user_module(tmp_path, monkeypatch)
+    namespace = {"sl": module, "json": json}
+    text = describe(namespace, ["sl.load_orders", "sl.Basket.empty", "sl.Basket", "sl.missing",
                                 "sl.RATE", "json.loads", "sl"])
+    assert vars(module)["_calls"] == []
     assert text.splitlines() == [
         "# sl.load_orders(path, *, convert_to='EUR', at_least=0.0): Read the orders file.",
         "# sl.Basket.empty(*, owner='me')",

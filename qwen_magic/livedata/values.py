@@ -175,7 +175,8 @@ def _pandas(name: str, value: Any, width: int) -> str | None:
     if kind is static.library_type("pandas", "DataFrame"):
         rows, n_columns = value.shape
         head = f"{name}: DataFrame"
-        about = f"{_count(rows, 'row')} × {_count(n_columns, 'column')}: "
+        about = f"{_count(rows, 'row')} × {_count(n_columns, 'column')}"
+        about += ": " if n_columns else ""
         index = _index_note(value.index)
         shown = value if n_columns <= COLUMNS else value.iloc[:, :COLUMNS]
         columns = (f"{label(c)}: {d}" for c, d in zip(shown.columns, shown.dtypes))
@@ -210,8 +211,10 @@ def _index_note(index: Any, room: int = 60) -> str:
 
 def _numpy(name: str, value: Any, width: int) -> str | None:
     kind = type(value)
-    if kind is static.library_type("numpy", "ndarray"):
-        head = f"{name}: ndarray"
+    ndarray = static.library_type("numpy", "ndarray")
+    if kind is ndarray or (static.is_class(ndarray) and issubclass(kind, ndarray)
+                           and static.from_package(kind, "numpy")):  # numpy's own: ma, matrix
+        head = f"{name}: {static.type_name(kind)}"
         about = f"shape {tuple(value.shape)}, dtype "
         fields = value.dtype.names
         if not fields:

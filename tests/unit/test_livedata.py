@@ -84,8 +84,10 @@ def test_numpy_arrays_show_shape_and_dtype_and_record_fields():
 def test_odd_frames_still_read_as_frames():
     assert line("empty", pd.DataFrame()) == "empty: DataFrame  # 0 rows × 0 columns"
     multi = pd.DataFrame(np.zeros((1, 2)), columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
-    assert line("multi", multi) == "multi: DataFrame  # 1 row × 2 columns: ('a', 'x'): float64, ('a', 'y'): float64"
-    assert line("c", pd.DataFrame({"c": pd.Categorical(["u"])})) == "c: DataFrame  # 1 row × 1 column: c: category"
+    assert line("multi", multi) == ("multi: DataFrame  # 1 row × 2 columns: "
+                                    "('a', 'x'): float64, ('a', 'y'): float64")
+    assert line("c", pd.DataFrame({"c": pd.Categorical(["u"])})) == \
+        "c: DataFrame  # 1 row × 1 column: c: category"
 
 
 def test_a_huge_dataframe_is_capped_and_quick():

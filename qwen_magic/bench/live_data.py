@@ -12,8 +12,8 @@ cell is the only one read again) and describing them.
 Holes: :mod:`.live_holes`. Per hole, how long the description is (what the completion prompt
 grows by; the goal is that it never passes the budget). Completing the holes with and without
 the description — the model-driving loop — is not here yet: :func:`hole_prompts` gives each
-hole's cells, prefix, suffix and description for it, and ``live_holes.exact`` /
-``live_holes.still_runs`` judge a completion.
+hole's cells, prefix, suffix and description for it, and ``live_holes.exact``,
+``live_holes.stops_at_the_suffix`` and ``live_holes.still_runs`` judge a completion.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def notebook_hole(holes: list[LiveHole]) -> LiveHole:
     return LiveHole("notebook", tuple(cells), "", "", ("",), None, tuple(sorted(needed)))
 
 
-def describe_cost(rounds: int = 200, budget_chars: int = BUDGET_CHARS) -> dict[str, Any]:
+def describe_cost(rounds: int = 300, budget_chars: int = BUDGET_CHARS) -> dict[str, Any]:
     """Milliseconds per "a cell ran": names of the cells (only the new one parsed), described.
 
     ``first_ms`` is the first time after the kernel started, with every cell read; the
@@ -130,6 +130,7 @@ def hole_descriptions(count: Callable[[str], int] | None = None) -> dict[str, An
     return {"holes": len(holes), "described": len(sizes), "skipped": skipped,
             "budget_chars": BUDGET_CHARS,
             "max_chars": max((s["chars"] for s in sizes), default=None),
+            "max_tokens": max((s["tokens"] for s in sizes if "tokens" in s), default=None),
             "answer_shown": sum(s["answer_shown"] for s in sizes), "per_hole": sizes}
 
 

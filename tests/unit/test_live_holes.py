@@ -132,6 +132,7 @@ def test_the_section_reports_every_holes_description(monkeypatch):
     assert out["answer_shown"] == len(HOLES)
     assert out["max_chars"] <= BUDGET_CHARS
     assert all(entry["tokens"] == entry["chars"] // 4 for entry in out["per_hole"])
+    assert out["max_tokens"] == out["max_chars"] // 4
     assert "live_data" in SECTIONS and SCENARIOS["live_data"] is live_data
 
 

@@ -15,6 +15,8 @@ Sections (the JSON keys):
                   their temperature-0 outputs match
   completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
                   the time to the first ghost text, called directly and through a kernel's comm
+  live_data       what describing the notebook's live values costs after a cell, and how
+                  long each live-data hole's description is
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   remote_completion  first ghost text from `qwen-magic serve` next to the local path, the
@@ -29,6 +31,8 @@ Modules (each imports only modules listed before it):
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)
+  live_holes, live_data  holes that need live data (live_holes.toml); their section
+                         (machine, stats)
   remote                 the remote_completion section (completion, stats)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)

@@ -11,7 +11,7 @@ from ..options import CONTEXT_TOKENS
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "follow_up", "check", "remote_completion")
+            "live_data", "follow_up", "check", "remote_completion")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), and ``remote_completion`` starts a ``qwen-magic serve`` of its
 #: own (a second model in memory), so they run only when named: ``--only check``.

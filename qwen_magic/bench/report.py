@@ -72,6 +72,10 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
                    and product["edit_similarity"] >= naive["edit_similarity"] + margin)
         out[f"completion_{kind}_quality"] = goal(
             scores, met, "product >= naive on all three" + (", similarity +0.05" if margin else ""))
+    cost = value_at(report, "live_data", "describe_cost", "after_cell_ms")
+    out["live_data_describe_ms"] = goal(
+        cost, None if cost is None else cost["median"] <= 5 and cost["max"] <= 20,
+        "<= 5 median, <= 20 worst after a cell")
     growth = value_at(report, "follow_up", "last_over_first_follow_up")
     out["follow_up_ttft_growth"] = goal(growth, None if growth is None else growth <= 1.5,
                                         "last follow-up / first <= 1.5")
@@ -193,6 +197,16 @@ def format_table(report: dict[str, Any]) -> str:
             for who, q in by_who.items():
                 lines.append(f"  {kind:<6} {who:<8} {q['holes']} holes: exact {q['exact_match']:.2f}, "
                              f"parses {q['parses']:.2f}, similarity {q['edit_similarity']:.2f}")
+        lines.append("")
+    live = report.get("live_data")
+    if live:
+        cost, holes = live["describe_cost"], live["holes"]
+        lines.append(f"live data: describing {cost['names_in_namespace']} names after a cell of "
+                     f"{cost['cells']} takes {mmm(cost['after_cell_ms'], 2)} ms (CPU "
+                     f"{mmm(cost['after_cell_cpu_ms'], 2)} ms; first {num(cost['first_ms'])} ms)")
+        lines.append(f"  each of {holes['described']} holes' "
+                     f"description at most {holes['max_chars']} of {holes['budget_chars']} chars, "
+                     f"its answer shown in {holes['answer_shown']}")
         lines.append("")
     follow = report.get("follow_up")
     if follow:

@@ -1,0 +1,139 @@
+"""The ``live_data`` section: what describing the notebook's live values costs, and the holes
+that need them.
+
+Cost: the kernel describes its live values after each cell (:mod:`qwen_magic.livedata`), on
+its main thread, so the time is the user's: the goal is <= 5 ms median and <= 20 ms worst.
+:func:`describe_cost` runs every hole's cells in one namespace — a notebook of a few
+DataFrames, a structured array, dicts built by loops, a Counter, lists of records, the
+user's own modules, classes and functions — plus a 100,000-row DataFrame and a dict of
+10,000 keys, then times what follows each new cell: finding the names the cells use (the new
+cell is the only one read again) and describing them.
+
+Holes: :mod:`.live_holes`. Per hole, how long the description is (what the completion prompt
+grows by; the goal is that it never passes the budget). Completing the holes with and without
+the description — the model-driving loop — is not here yet: :func:`hole_prompts` gives each
+hole's cells, prefix, suffix and description for it, and ``live_holes.exact``,
+``live_holes.stops_at_the_suffix`` and ``live_holes.still_runs`` judge a completion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..livedata import BUDGET_CHARS, describe, names_used
+from ..livedata.cells import cell_names
+from .live_holes import LiveHole, describe_hole, live_namespace, load_live_holes
+from .machine import loadavg
+from .stats import stats
+
+Progress = Callable[[str], None]
+
+#: Cells that make the notebook's namespace heavier than the holes' own: a real-sized frame
+#: and a dict of many keys (each only where its library is installed).
+HEAVY_CELLS = (
+    ("numpy", "import numpy as np\n"
+              "samples = np.random.default_rng(0).normal(size=(100_000, 12))\n"),
+    ("pandas", "import pandas as pd\n"
+               "features = pd.DataFrame(samples, columns=[f'feature_{i}' for i in range(12)])\n"),
+    ("", "lookup = {f'id{i}': {'rank': i, 'label': str(i)} for i in range(10_000)}\n"),
+)
+
+
+def notebook_hole(holes: list[LiveHole]) -> LiveHole:
+    """One notebook of every available hole's cells (and the heavy ones): the cost bench's."""
+    available = [hole for hole in holes if hole.available()]
+    needed = {name for hole in available for name in hole.requires}
+    heavy = [cell for module, cell in HEAVY_CELLS if not module or module in needed]
+    cells = [cell for hole in available for cell in hole.cells] + heavy
+    return LiveHole("notebook", tuple(cells), "", "", ("",), None, tuple(sorted(needed)))
+
+
+def describe_cost(rounds: int = 300, budget_chars: int = BUDGET_CHARS) -> dict[str, Any]:
+    """Milliseconds per "a cell ran": names of the cells (only the new one parsed), described.
+
+    ``first_ms`` is the first time after the kernel started, with every cell read; the
+    figures after it are the steady state the goal is about.
+    """
+    notebook = notebook_hole(load_live_holes())
+    with tempfile.TemporaryDirectory(prefix="qwen-live-") as tmp, \
+            live_namespace(notebook, Path(tmp)) as namespace:
+        cells = list(notebook.cells)
+        cell_names.cache_clear()
+        started = time.perf_counter()
+        text = describe(namespace, names_used(cells), budget_chars=budget_chars)
+        first_ms = (time.perf_counter() - started) * 1000
+        times: list[float | None] = []
+        cpu_times: list[float | None] = []
+        for cell in itertools.islice(_new_cells(), rounds):
+            cells.append(cell)
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            text = describe(namespace, names_used(cells), budget_chars=budget_chars)
+            cpu_times.append((time.thread_time() - cpu_started) * 1000)
+            times.append((time.perf_counter() - started) * 1000)
+        ordered = sorted(t for t in times if t is not None)
+        return {
+            "cells": len(cells), "names_in_namespace": len(namespace),
+            "description_chars": len(text), "description_lines": text.count("\n") + 1,
+            "budget_chars": budget_chars, "first_ms": first_ms, "after_cell_ms": stats(times),
+            "p95_ms": ordered[int(0.95 * (len(ordered) - 1))] if ordered else None,
+            # The thread's own CPU time: on a shared machine the wall time's worst cases are
+            # mostly other processes running meanwhile.
+            "after_cell_cpu_ms": stats(cpu_times), "loadavg": loadavg(), "rounds": rounds,
+        }
+
+
+def _new_cells() -> Iterator[str]:
+    """Cells as a user adds them: each new, each using names the notebook holds."""
+    templates = ("summary_{n} = orders.groupby('ship_country')['qty_ordered'].sum()",
+                 "print(settings['db_host'], counts.get('net.timeout', {n}))",
+                 "basket.add_item('SKU-{n}', 1)\ntotal_{n} = basket.gross_total()",
+                 "top_{n} = features.nlargest(5, 'feature_{m}')",
+                 "rows_{n} = [r for r in rows if int(r['birth_year']) > 19{n:02d}]")
+    number = 0
+    while True:
+        for template in templates:
+            yield template.format(n=number, m=number % 12)
+            number += 1
+
+
+def hole_prompts(holes: list[LiveHole], directory: Path) -> Iterator[tuple[LiveHole, str]]:
+    """Each available hole with the description of its live values (its namespace built in a
+    fresh subdirectory of ``directory``); what a completion prompt with the feature reads."""
+    for hole in holes:
+        if not hole.available():
+            continue
+        where = directory / hole.id
+        where.mkdir()
+        with live_namespace(hole, where) as namespace:
+            text = describe_hole(hole, namespace)
+        yield hole, text  # the process's directory and path are back as they were
+
+
+def hole_descriptions(count: Callable[[str], int] | None = None) -> dict[str, Any]:
+    """How much each hole's prompt grows by the description (characters, and tokens with
+    ``count``), against the budget; the holes that could not run here and why."""
+    holes = load_live_holes()
+    sizes: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="qwen-live-") as tmp:
+        for hole, text in hole_prompts(holes, Path(tmp)):
+            entry: dict[str, Any] = {"hole": hole.id, "chars": len(text),
+                                     "answer_shown": hole.answer in text}
+            if count is not None:
+                entry["tokens"] = count(text)
+            sizes.append(entry)
+    skipped = {hole.id: f"needs {', '.join(hole.requires)}" for hole in holes if not hole.available()}
+    return {"holes": len(holes), "described": len(sizes), "skipped": skipped,
+            "budget_chars": BUDGET_CHARS,
+            "max_chars": max((s["chars"] for s in sizes), default=None),
+            "max_tokens": max((s["tokens"] for s in sizes if "tokens" in s), default=None),
+            "answer_shown": sum(s["answer_shown"] for s in sizes), "per_hole": sizes}
+
+
+def live_data(bench: Any, progress: Progress) -> dict[str, Any]:
+    progress("live data: describing a notebook's values after each cell")
+    return {"describe_cost": describe_cost(), "holes": hole_descriptions(bench.count)}

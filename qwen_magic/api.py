@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CatalogEntry
-from .checked import check_and_repair
+from .checked import Accept, check_and_repair, check_fix, unchecked_fix
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
 from .errors import ConfigError
@@ -256,6 +256,122 @@ def _run_checked(request: GenerationRequest, provider: Provider, sinks: list[Sin
         say("")  # the progress lines go; the footer says how it ended
         for sink in sinks:
             sink.on_finish(result)
+    return result
+
+
+#: How a corrected cell's code block opens when the product starts it (``answer_with_code``).
+CODE_START = "```python\n"
+
+
+class _AfterShown(BaseSink):
+    """Passes on a continued answer's text beyond what the sinks have already shown.
+
+    The continuation's result text repeats the first part (its given start), which a sink
+    that prints deltas (the terminal) must not print twice; one that redraws the whole text
+    (a notebook output) sees the whole text as before.
+    """
+
+    def __init__(self, inner: Sink, shown: str) -> None:
+        self.inner, self.sent = inner, len(shown.rstrip())
+
+    def on_text(self, delta: str, text: str) -> None:
+        if len(text) > self.sent:
+            fresh, self.sent = text[self.sent:], len(text)
+            self.inner.on_text(fresh, text)
+
+    def on_status(self, message: str) -> None:
+        self.inner.on_status(message)
+
+
+def answer_with_code(
+    prompt: str,
+    config: GenerationConfig,
+    *,
+    provider: Provider | None = None,
+    sinks: Iterable[Sink] = (),
+    cancel: threading.Event | None = None,
+    messages: list[dict[str, str]] | None = None,
+) -> GenerationResult:
+    """One answer that ends in a Python code block, whenever the model can give one.
+
+    A small model often ends after its explanation (``%qwen fix``: the diagnosis) without the
+    code it was asked for. Then the same answer is continued from its own text plus the
+    opening of a code block, already in the assistant's turn (a provider that
+    :class:`~.providers.base.ContinuesAnswers`; the local model reads only those few new
+    tokens, its prompt being cached), so the code follows the diagnosis it belongs to. The
+    sinks see one answer; the result is the whole of it.
+    """
+    sinks = list(sinks)
+    provider = provider or get_provider()
+    first = run(prompt, config, provider=provider, sinks=[_Unfinished(s) for s in sinks],
+                cancel=cancel, messages=messages)
+    can_continue = isinstance(provider, ContinuesAnswers) and provider.continues_answers
+    if first.code.strip() or first.finish_reason != "stop" or first.interrupted or not can_continue:
+        result = first
+    else:
+        start = first.text.rstrip() + "\n\n" + CODE_START
+        second = run(prompt, config, provider=provider,
+                     sinks=[_AfterShown(s, first.text) for s in sinks], cancel=cancel,
+                     messages=messages, answer_start=start)
+        result = dataclasses.replace(
+            second, ttft_s=first.ttft_s, total_s=first.total_s + second.total_s,
+            completion_tokens=first.completion_tokens + second.completion_tokens,
+            prompt_tokens=first.prompt_tokens)
+    for sink in sinks:
+        sink.on_finish(result)
+    return result
+
+
+def fix_cell(
+    prompt: str,
+    config: GenerationConfig,
+    accept: Accept,
+    *,
+    check: bool = False,
+    not_checked: str = "",
+    not_runnable: Callable[[str], str | None] = lambda code: None,
+    provider: Provider | None = None,
+    sinks: Iterable[Sink] = (),
+    cancel: threading.Event | None = None,
+) -> GenerationResult:
+    """``%qwen fix``'s answer: a diagnosis and a corrected cell (:func:`answer_with_code`),
+    judged by ``accept`` (why a cell is no acceptable fix, or None).
+
+    With ``check`` the corrected cell runs in ``--check``'s separate process, never in the
+    kernel, and is repaired or asked for afresh until one runs cleanly
+    (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when the failed cell
+    could not be run on its own ("not checked: reads notebook variables: df"), and
+    ``not_runnable`` says why a corrected cell could not be (the same, or None). The result's
+    :class:`~.result.FixOutcome` says whether to insert the cell and how it fared.
+    """
+    global last_result
+    sinks = list(sinks)
+    provider = provider or get_provider()
+    held = [_Unfinished(sink) for sink in sinks]
+    messages = GenerationRequest.from_prompt(valid_text(check_prompt(prompt)), config).messages
+
+    def ask(turns: list[dict[str, str]], settings: GenerationConfig) -> GenerationResult:
+        return answer_with_code(prompt, settings, provider=provider, sinks=held, cancel=cancel,
+                                messages=turns)
+
+    def say(message: str) -> None:
+        for sink in sinks:
+            sink.on_status(message)
+
+    result = ask(messages, config)
+    if result.finish_reason != "cancelled" and not result.interrupted:
+        if check:
+            try:
+                result, outcome = check_fix(result, messages, ask, accept, say=say,
+                                            not_runnable=not_runnable)
+            finally:
+                say("")
+        else:
+            outcome = unchecked_fix(accept(result.code), not_checked)
+        result = dataclasses.replace(result, fix=outcome)
+    for sink in sinks:
+        sink.on_finish(result)
+    last_result = result
     return result
 
 

@@ -73,3 +73,23 @@ def _tree(source: str) -> str | None:
 
 
 __all__ = ["lines_changed", "only_repeats", "syntax_problem"]
+
+
+def hides_failure(failed_python: str, fixed_python: str) -> bool:
+    """Whether the fixed cell could pass by hiding the error rather than fixing it: it adds a
+    ``try`` the failed cell did not have, or has fewer top-level statements (a line left out).
+
+    Both are judged from the syntax trees; a cell that does not parse hides nothing here (its
+    syntax is reported on its own).
+    """
+    try:
+        failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
+    except SyntaxError:
+        return False
+
+    kinds = tuple(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
+
+    def tries(tree: ast.AST) -> int:
+        return sum(isinstance(node, kinds) for node in ast.walk(tree))
+
+    return tries(fixed) > tries(failed) or len(fixed.body) < len(failed.body)

@@ -23,7 +23,7 @@ from .checking.examples import Example
 from .checking.outcome import CheckOutcome
 from .checking.sandbox import CheckRun, Limits, run_examples
 from .config import GenerationConfig
-from .result import GenerationResult
+from .result import FixOutcome, GenerationResult
 
 #: Generate one answer to ``messages`` with ``config``, streamed to the cell's sinks.
 Ask = Callable[[list[dict[str, str]], GenerationConfig], GenerationResult]
@@ -154,6 +154,123 @@ def check_and_repair(
     return dataclasses.replace(best, check=outcome, interrupted=best.interrupted or keyboard)
 
 
+# -- %qwen fix --check ------------------------------------------------------------------------
+
+#: Why ``code`` is no acceptable corrected cell (no code, does not parse, only repeats the
+#: failed cell, hides the error), or None.
+Accept = Callable[[str], "str | None"]
+#: Run a corrected cell on its own (the sandbox; a unit test passes a stand-in).
+RunCell = Callable[[str], CheckRun]
+
+
+def with_fix_note(messages: list[dict[str, str]], problem: str) -> list[dict[str, str]]:
+    """The fix request again, told what went wrong with the last corrected cell."""
+    *earlier, request = messages
+    note = (f"{request['content']}\n\nA corrected cell was tried, and {problem}\n\nGive the "
+            "whole corrected cell again: keep the cell as it is and change only what is wrong; "
+            "do not wrap it in try/except or leave lines out.")
+    return [*earlier, {**request, "content": note}]
+
+
+def check_fix(
+    first: GenerationResult,
+    messages: list[dict[str, str]],
+    ask: Ask,
+    accept: Accept,
+    *,
+    policy: CheckPolicy = CheckPolicy(),
+    say: Callable[[str], None] = lambda message: None,
+    run_cell: RunCell | None = None,
+    not_runnable: Callable[[str], str | None] = lambda code: None,
+) -> tuple[GenerationResult, FixOutcome]:
+    """The first corrected cell that runs cleanly to the end in ``--check``'s process (repairs,
+    then fresh answers), else the first acceptable one marked as unverified.
+
+    "Cleanly": no exception at all (not merely not the original one), and ``accept`` has
+    already refused a cell that would pass by hiding the failure (a new try/except, lines
+    left out). Never run in the kernel, and never a corrected cell that ``not_runnable``
+    says needs the kernel (it reads the notebook's variables or files): then the answer is
+    kept as it is, "not checked".
+    """
+    run: RunCell = run_cell or (lambda code: run_examples(code, (), policy.limits))
+    config = first.config or GenerationConfig()
+    seed = config.seed or 0
+    warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
+    attempts: list[tuple[GenerationResult, str | None]] = []
+    repairs = sampled = 0
+    stopped = False
+
+    def judge(result: GenerationResult) -> str | None:
+        problem = accept(result.code)
+        if problem is None:
+            outcome = run(result.code)
+            problem = f"it failed when it ran: {outcome.error}" if outcome.error else None
+        attempts.append((result, problem))
+        return problem
+
+    why_not = not_runnable(first.code) if accept(first.code) is None else None
+    if why_not:
+        return first, FixOutcome(f"not checked: {why_not}")
+    try:
+        say("running the corrected cell in a separate process…")
+        problem = judge(first)
+        while problem and repairs < policy.repair_rounds:
+            repairs += 1
+            say(f"{problem} — repair {repairs} of {policy.repair_rounds}…")
+            current = ask(with_fix_note(messages, problem),
+                          warmer.replace(seed=(seed + repairs) % _SEEDS))
+            if _stopped(current):
+                stopped = True
+                break
+            problem = judge(current)
+        while problem and not stopped and sampled < policy.candidates:
+            sampled += 1
+            say(f"{problem} — a fresh answer ({sampled} of {policy.candidates})…")
+            current = ask(messages, warmer.replace(seed=(seed + 1000 + sampled) % _SEEDS))
+            if _stopped(current):
+                stopped = True
+                break
+            problem = judge(current)
+    except KeyboardInterrupt:
+        stopped = True
+    if not attempts:
+        return first, FixOutcome("check stopped before the corrected cell ran", mark=UNCHECKED)
+    tries = len(attempts)
+    good = next((result for result, problem in attempts if problem is None), None)
+    if good is not None:
+        how = f" after {tries - 1} more answer{'s' * (tries != 2)}" if tries > 1 else ""
+        return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}", verified=True,
+                                attempts=tries)
+    usable = [(r, p) for r, p in attempts if accept(r.code) is None] or attempts
+    best, why = usable[0]
+    refused = accept(best.code)
+    stop = "check stopped — " if stopped else ""
+    return best, FixOutcome(
+        f"{stop}not verified: {_short(why or '')} — best attempt inserted, marked",
+        insert=not refused or not refused.startswith(NOT_A_FIX),
+        mark=f"# qwen: not verified ({_short(why or '', 60)}) — review before use",
+        attempts=tries)
+
+
+#: How ``accept`` starts its reason when there is nothing worth inserting (no code, or only
+#: the failed cell again), as opposed to a cell that is inserted marked.
+NOT_A_FIX = "not a fix:"
+def unchecked_fix(problem: str | None, not_checked: str = "") -> FixOutcome:
+    """A corrected cell that was not run: inserted unless it is no fix at all, marked when
+    ``accept`` found something wrong with it."""
+    if problem is None:
+        return FixOutcome(not_checked)
+    if problem.startswith(NOT_A_FIX):
+        return FixOutcome(f"nothing inserted: {problem.removeprefix(NOT_A_FIX).strip()}",
+                          insert=False)
+    return FixOutcome(f"review: {_short(problem)}",
+                      mark=f"# qwen: {_short(problem, 60)} — review before use")
+
+
+#: The inserted cell's first line when the check could not even run it.
+UNCHECKED = "# qwen: not verified — review before use"
+
+
 def _stopped(result: GenerationResult) -> bool:
     return result.finish_reason == "cancelled" or result.interrupted
 
@@ -163,4 +280,5 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-__all__ = ["Ask", "CheckPolicy", "RunCheck", "check_and_repair", "first_failure", "repair_request"]
+__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "RunCell", "RunCheck", "check_and_repair",
+           "check_fix", "first_failure", "repair_request", "unchecked_fix", "with_fix_note"]

@@ -14,6 +14,17 @@ from .codeblocks import extract_code
 from .config import GenerationConfig
 
 
+@dataclass(frozen=True)
+class FixOutcome:
+    """How ``%qwen fix`` judged its corrected cell: insert it or not, and the footer's line."""
+
+    line: str  # "checked: the corrected cell runs cleanly", "not checked: reads files: …"
+    insert: bool = True  # False: no code, or only the failed cell again
+    mark: str = ""  # the first line of the inserted cell, when it needs a warning
+    verified: bool = False  # it ran cleanly in --check's process
+    attempts: int = 1  # answers asked for (repairs and fresh ones included)
+
+
 @dataclass
 class GenerationResult:
     """One finished (or stopped) answer and how it was produced."""
@@ -31,6 +42,7 @@ class GenerationResult:
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
     interrupted: bool = field(default=False, repr=False)  # by KeyboardInterrupt, not Stop
     check: CheckOutcome | None = field(default=None, repr=False)  # only with --check
+    fix: FixOutcome | None = field(default=None, repr=False)  # only from %qwen fix
 
     @property
     def code(self) -> str:
@@ -56,6 +68,8 @@ class GenerationResult:
         if not code.strip():
             return code
         marks = []
+        if self.fix is not None and self.fix.mark:
+            marks.append(self.fix.mark)
         if self.check is not None and self.check.examples and not self.check.verified:
             marks.append(f"# qwen: {self.check.line()} — review before use")
         if self.cut:
@@ -75,6 +89,8 @@ class GenerationResult:
                 self.finish_reason, self.finish_reason))
         if self.check is not None:
             parts.append(self.check.line())
+        if self.fix is not None and self.fix.line:
+            parts.append(self.fix.line)
         return " · ".join(parts)
 
     def __repr__(self) -> str:

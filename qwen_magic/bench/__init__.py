@@ -19,6 +19,8 @@ Sections (the JSON keys):
                   long each live-data hole's description is
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
+  fix             %qwen fix on 64 everyday failing cells, plain and --check, judged by running
+                  the inserted cell (only when named)
   remote_completion  first ghost text from `qwen-magic serve` next to the local path, the
                   server idle and busy with a chat answer (only when named)
   goals           each target, met or not, from the numbers above
@@ -28,6 +30,7 @@ Modules (each imports only modules listed before it):
   runners                the three paths (raw llama-cpp-python, the API, ``%%qwen``)
   problems               the --check problem set (TOML files and their loader)
   fix_cases, fix_judge   the fix set (problems/fix.toml) and its judge in the check's sandbox
+  fixes                  the fix section (fix_cases, fix_judge)
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)

@@ -11,12 +11,13 @@ from ..options import CONTEXT_TOKENS
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "live_data", "follow_up", "check", "remote_completion")
+            "live_data", "follow_up", "check", "fix", "remote_completion")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
-#: (about an hour on 2 cores), and ``remote_completion`` starts a ``qwen-magic serve`` of its
-#: own (a second model in memory), so they run only when named: ``--only check``.
+#: (about an hour on 2 cores), ``fix`` asks %qwen fix on 64 cells twice (half an hour), and
+#: ``remote_completion`` starts a ``qwen-magic serve`` of its own (a second model in memory),
+#: so they run only when named: ``--only check``.
 DEFAULT_SECTIONS = tuple(section for section in SECTIONS
-                         if section not in ("check", "remote_completion"))
+                         if section not in ("check", "fix", "remote_completion"))
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ class Plan:
     follow_up_tokens: int = 128
     check_problems: int | None = None  # problems per category (None: the whole set)
     check_categories: tuple[str, ...] = ("strings", "lists", "dicts", "math", "dates", "pandas")
+    fix_splits: tuple[str, ...] = ("tune", "heldout")  # of the fix set (problems/fix.toml)
+    fix_cases: int | None = None  # the first this many of them (None: all)
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
     edit_rounds: int | None = None
 

@@ -13,8 +13,9 @@ from collections.abc import Container
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ..cell_edits import only_repeats, syntax_problem
+from ..cell_edits import hides_failure, only_repeats, syntax_problem
 from ..cell_scope import CellScope, analyze_cell
+from ..checked import NOT_A_FIX
 
 
 def as_python(cell: str) -> str:
@@ -45,3 +46,20 @@ def repeats_failed_cell(failed_cell: str, fixed_cell: str) -> bool:
 
 
 __all__ = ["as_python", "cell_scope", "cell_syntax_problem", "repeats_failed_cell"]
+
+
+def fix_problem(failed_cell: str, code: str) -> str | None:
+    """Why ``code`` is no acceptable corrected cell for ``failed_cell``, or None.
+
+    Starts with :data:`~qwen_magic.checked.NOT_A_FIX` when there is nothing worth inserting.
+    """
+    if not code.strip():
+        return f"{NOT_A_FIX} the answer has no code"
+    problem = cell_syntax_problem(code)
+    if problem:
+        return f"it does not parse: {problem}"
+    if repeats_failed_cell(failed_cell, code):
+        return f"{NOT_A_FIX} it only repeats the failed cell"
+    if hides_failure(as_python(failed_cell), as_python(code)):
+        return "it hides the error instead of fixing it (a new try/except, or lines left out)"
+    return None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import UsageError
 
 from .. import api, catalog, session
-from ..fixing import explain_prompt, fix_prompt
+from ..fixing import explain_prompt
 from ..providers.base import Provider
 from .conversation import Conversation
 from .failures import FailureLog
@@ -49,6 +49,8 @@ class Host(Protocol):
     def trait_names(self, **metadata: Any) -> list[str]: ...
 
     def ask(self, prompt: str, args: Any, *, literal: bool = False) -> Any: ...
+
+    def fix(self, failure: Any, args: Any) -> Any: ...
 
 
 Handler = Callable[[Host, str], Any]
@@ -117,10 +119,12 @@ def _last_failure(host: Host, what: str) -> Any:
 
 
 def cmd_fix(host: Host, rest: str) -> None:
-    """The last failed cell, corrected by the model: a diagnosis, then the code as a new cell
-    below (never run; the failed cell stays as it was)."""
-    args, _ = parse_cell_args("")
-    host.ask(fix_prompt(_last_failure(host, "fix")), args, literal=True)  # shown live, no Out
+    """The last failed cell, corrected by the model: a diagnosis, then the whole corrected
+    cell as a new cell below (never run in the kernel; the failed cell stays as it was).
+    ``--check`` runs the correction in --check's separate process when the cell is
+    self-contained."""
+    args, _ = parse_cell_args(rest)
+    host.fix(_last_failure(host, "fix"), args)  # shown live, no Out
 
 
 def cmd_explain(host: Host, rest: str) -> None:
@@ -170,6 +174,8 @@ def is_subcommand(command: str, rest: str) -> bool:
         return rest in ("", "auto", "hub", "pypi-mirror") or catalog.find(rest) is not None
     if command == "explain":
         return not rest or rest.isdigit()
+    if command == "fix":
+        return rest in ("", "--check")
     return not rest
 
 

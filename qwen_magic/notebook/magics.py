@@ -23,6 +23,7 @@ from traitlets import TraitError, default, validate
 from .. import api, session, settings
 from ..checking.examples import extract_examples
 from ..errors import ConfigError, GenerationCancelled
+from ..fixing import Failure, fix_prompt
 from ..options import (
     CHARS_PER_TOKEN,
     GENERATION,
@@ -37,6 +38,7 @@ from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import is_busy, provider_status
 from . import commands
+from .cell_python import cell_scope, fix_problem
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
 from .failures import FailureLog
@@ -56,6 +58,8 @@ else:
     _OptionTraits = option_traits()
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: Answers a request in a cell's output: ``(prompt, config, provider, sink) -> result``.
+Answer = Callable[[str, GenerationConfig, Provider, Any], GenerationResult]
 
 
 def _magic(kind: Literal["line", "cell"], name: str) -> Callable[[_F], _F]:
@@ -187,8 +191,13 @@ class QwenMagics(Magics, _OptionTraits):
         prompt = "\n".join(part for part in (words.strip(), body) if part)
         self.ask(prompt, args)
 
-    def ask(self, prompt: str, args: Any, *, literal: bool = False) -> GenerationResult:
-        """One request: ``literal`` prompts (``%qwen fix``: code with braces) skip ``{name}``."""
+    def ask(self, prompt: str, args: Any, *, literal: bool = False,
+            answer: Answer | None = None) -> GenerationResult:
+        """One request: ``literal`` prompts (``%qwen fix``: code with braces) skip ``{name}``.
+
+        ``answer`` replaces ``api.run`` for a request that is answered its own way
+        (``%qwen fix``: :meth:`fix`); the cell's output, waits and insertion stay the same.
+        """
         shell = self.ipython
         namespace = shell.user_ns
         if not literal:
@@ -213,8 +222,11 @@ class QwenMagics(Magics, _OptionTraits):
                 status("⏳ loading the model…")
             elif is_busy(provider):
                 status("⏳ the model is busy with another generation (the panel?); waiting…")
-            result = api.run(prompt, config, provider=provider, sinks=[output.sink],
-                             messages=messages, examples=examples)
+            if answer is not None:
+                result = answer(prompt, config, provider, output.sink)
+            else:
+                result = api.run(prompt, config, provider=provider, sinks=[output.sink],
+                                 messages=messages, examples=examples)
         except KeyboardInterrupt:
             # An interrupt that lands before the streamer takes over (it turns later ones
             # into a cancelled result): one line, not a traceback through the display code.
@@ -234,9 +246,35 @@ class QwenMagics(Magics, _OptionTraits):
             raise GenerationCancelled(
                 "interrupted — the partial answer is kept above; nothing was inserted.", result
             )
-        if result.finish_reason != "cancelled" and self.insert and not args.no_insert:
+        wanted = result.fix is None or result.fix.insert
+        if result.finish_reason != "cancelled" and self.insert and not args.no_insert and wanted:
             insert_code_cell(shell, result.cell_source())
         return result
+
+    def fix(self, failure: Failure, args: Any) -> GenerationResult:
+        """``%qwen fix [--check]``: a diagnosis and the whole corrected cell, inserted below
+        (never run in the kernel). With ``--check`` a self-contained cell's correction runs in
+        ``--check``'s separate process until one runs cleanly; a cell that reads the kernel's
+        variables or files is not run, and the footer says why."""
+        check, not_checked = bool(args.check), ""
+        namespace = self.ipython.user_ns
+        if check:
+            scope = cell_scope(failure.source, namespace)
+            if not scope.self_contained:
+                check, not_checked = False, f"not checked: {scope.reason()}"
+
+        def not_runnable(code: str) -> str | None:  # the correction may read what the cell did not
+            corrected = cell_scope(code, namespace)
+            return None if corrected.self_contained else corrected.reason()
+        args.check = False  # not --check's examples: the fix is judged by running the cell
+
+        def answer(prompt: str, config: GenerationConfig, provider: Provider,
+                   sink: Any) -> GenerationResult:
+            return api.fix_cell(prompt, config, lambda code: fix_problem(failure.source, code),
+                                check=check, not_checked=not_checked,
+                                not_runnable=not_runnable, provider=provider, sinks=[sink])
+
+        return self.ask(fix_prompt(failure), args, literal=True, answer=answer)
 
     def _follow_up(
         self, prompt: str, config: GenerationConfig, follow_up: bool

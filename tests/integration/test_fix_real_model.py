@@ -51,3 +51,23 @@ def test_check_runs_the_examples_and_says_how_it_ended(shell):
     assert marked == (not result.check.verified)
     if result.check.verified:
         ast.parse(inserted[0])
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["plain", "check"])
+def test_fix_after_a_misspelt_function_inserts_a_cell_that_prints_the_answer(shell, check):
+    """The issue's first case: the 0.5B model used to stop after its diagnosis. Now a corrected
+    cell is always offered; run by the test in a subprocess (never by the product), it prints
+    4.0. Properties, not wording: whatever this CPU's greedy answer, it must do that."""
+    ip, inserted = shell, shell.inserted
+    ip.run_line_magic("config", "QwenMagics.temperature = 0.0")
+    failed = ip.run_cell("import math\nprint(math.sqroot(16))\n", store_history=True)
+    assert not failed.success
+    assert ip.run_cell("%qwen fix --check" if check else "%qwen fix", store_history=True).success
+    assert len(inserted) == 1, ip.user_ns["_qwen"].text
+    result = ip.user_ns["_qwen"]
+    assert result.fix is not None and result.fix.insert
+    code = "\n".join(line for line in inserted[0].splitlines() if not line.startswith("# qwen:"))
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "4.0", (inserted[0], ran.stderr)
+    if check:
+        assert result.fix.verified and "checked: the corrected cell runs cleanly" in result.stats_line()

@@ -1,0 +1,113 @@
+"""``%qwen fix`` always offers a corrected cell, and ``--check`` runs it where it can.
+
+FAKE providers (scripted answers, no model) in a real IPython shell; the corrected cells of
+``--check`` run in the real sandbox process (never in the shell). The self-containment
+analysis itself is tested in tests/unit/test_cell_scope.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qwen_magic.checked import check_fix
+from qwen_magic.checking.sandbox import CheckRun
+from qwen_magic.config import GenerationConfig
+from qwen_magic.notebook.cell_python import fix_problem
+from qwen_magic.result import GenerationResult
+from tests.fakes import AnswersProvider
+
+FAILED = "import math\nprint(math.sqroot(16))\n"
+DIAGNOSIS = "`math` has no `sqroot`: the square root is `math.sqrt`."
+
+
+class Continuing(AnswersProvider):
+    """A FAKE model that can continue an answer from a given start (as the real ones can)."""
+
+    continues_answers = True
+
+
+def run(shell: Any, source: str) -> Any:
+    return shell.run_cell(source, store_history=True)
+
+
+def footer(shell: Any) -> str:
+    return shell.user_ns["_qwen"].stats_line()
+
+
+def test_a_diagnosis_only_answer_is_continued_into_a_corrected_cell(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing([DIAGNOSIS, "import math\nprint(math.sqrt(16))\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
+    second = shell.fake_provider.requests[-1]
+    assert second.answer_start == DIAGNOSIS + "\n\n```python\n"  # the code follows its diagnosis
+    assert second.messages == shell.fake_provider.requests[0].messages  # the same request
+    assert shell.user_ns["_qwen"].text.startswith(DIAGNOSIS + "\n\n```python\nimport math")
+    assert "math" in shell.user_ns and "sqrt" not in str(shell.user_ns.get("_", ""))  # not run
+
+
+def test_an_answer_that_only_repeats_the_failed_cell_is_not_inserted(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing([f"Here:\n```python\n# the same\n{FAILED}```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == []
+    assert "nothing inserted: it only repeats the failed cell" in footer(shell)
+
+
+def test_fix_check_runs_a_self_contained_correction_and_says_so(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing([
+        f"{DIAGNOSIS}\n```python\nimport math\nprint(math.sqrt(-1))\n```",  # fails when run
+        f"{DIAGNOSIS}\n```python\nimport math\nprint(math.sqrt(16))\n```",
+    ])
+    run(shell, "%qwen fix --check")
+    assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
+    assert "checked: the corrected cell runs cleanly after 1 more answer" in footer(shell)
+    repair = shell.fake_provider.requests[-1].messages[-1]["content"]
+    assert "math domain error" in repair  # told what went wrong, by the sandbox's run
+
+
+def test_fix_check_never_runs_a_cell_that_reads_notebook_variables(shell: Any) -> None:
+    run(shell, "radius = 2")
+    run(shell, "print(3.14 * radiu ** 2)")
+    shell.fake_provider = Continuing(["```python\nprint(3.14 * radius ** 2)\n```"])
+    run(shell, "%qwen fix --check")
+    assert shell.inserted == ["print(3.14 * radius ** 2)"]
+    assert "not checked: reads notebook variables: radius" in footer(shell)
+
+
+def test_when_every_attempt_fails_the_first_is_inserted_marked(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(-4))\n```"])
+    run(shell, "%qwen fix --check")
+    inserted = shell.inserted[0].splitlines()
+    assert inserted[0].startswith("# qwen: not verified (it failed when it ran: ValueError")
+    assert inserted[1:] == ["import math", "print(math.sqrt(-4))"]
+    assert "not verified: it failed when it ran" in footer(shell)
+    assert len(shell.fake_provider.requests) == 6  # the answer, 2 repairs, 3 fresh ones
+
+
+def test_hiding_the_error_is_not_a_fix() -> None:
+    assert fix_problem(FAILED, "import math\ntry:\n    print(math.sqroot(16))\nexcept Exception:\n"
+                               "    pass") is not None
+    assert fix_problem(FAILED, "import math") is not None  # the failing line left out
+    assert fix_problem(FAILED, "import math\nprint(math.sqrt(16))") is None
+    assert fix_problem(FAILED, "%time print(1)\nimport math\nprint(math.sqrt(16))") is None
+    assert "does not parse" in (fix_problem(FAILED, "print(math.sqrt(16)") or "")
+    assert (fix_problem(FAILED, "") or "").startswith("not a fix")
+
+
+def test_check_fix_keeps_the_first_clean_run() -> None:
+    """The loop alone, with a stand-in for the sandbox (FAKE runs)."""
+    answers = iter(["```python\nbad()\n```", "```python\ngood()\n```"])
+
+    def ask(messages: list[dict[str, str]], config: GenerationConfig) -> GenerationResult:
+        return GenerationResult(next(answers), "stop", config=config)
+
+    def run_cell(code: str) -> CheckRun:
+        return CheckRun((), None if "good" in code else "NameError: name 'bad' is not defined", 0.1)
+
+    first = ask([], GenerationConfig())
+    best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask,
+                              lambda code: None, run_cell=run_cell)
+    assert best.code.strip() == "good()" and outcome.verified and outcome.attempts == 2

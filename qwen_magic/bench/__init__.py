@@ -16,6 +16,7 @@ Sections (the JSON keys):
   completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
                   the time to the first ghost text, called directly and through a kernel's comm
   follow_up       %%qwen -c turns: time to first token against the conversation's length
+  examples        --check's example finder on real docstrings: recall and precision (no model)
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   goals           each target, met or not, from the numbers above
 
@@ -26,6 +27,7 @@ Modules (each imports only modules listed before it):
   report, machine        goals and text tables; what the run records about the machine
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)
+  extraction             the examples section (data/docstrings.jsonl)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)

@@ -10,7 +10,7 @@ from ..config import GenerationConfig
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "follow_up", "check")
+            "follow_up", "examples", "check")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), so it runs only when named: ``--only check``.
 DEFAULT_SECTIONS = tuple(section for section in SECTIONS if section != "check")

@@ -15,6 +15,7 @@ from ..providers.base import GenerationRequest
 from ..providers.local.provider import QwenLocalProvider, prefix_cache_for
 from .checking import check_problems, follow_ups
 from .completion import completion
+from .extraction import examples_section
 from .plan import Plan, greedy, rotated
 from .prompts import (
     CONTEXT_QUESTIONS,
@@ -301,5 +302,5 @@ def control(bench: Bench, progress: Progress) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
     "alternating": alternating, "edits": edits, "completion": completion,
-    "follow_up": follow_ups, "check": check_problems,
+    "follow_up": follow_ups, "examples": examples_section, "check": check_problems,
 }

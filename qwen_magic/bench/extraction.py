@@ -111,10 +111,9 @@ def call_key(call: str, params: dict[str, list[str]]) -> str:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             names = params.get(name)
-            if names and all(k.arg in names for k in node.keywords):
-                by_name = {k.arg: k.value for k in node.keywords}
-                order = sorted(by_name, key=names.index)
-                node.args = [*node.args, *(by_name[n] for n in order)]
+            given = {k.arg: k.value for k in node.keywords if k.arg is not None}
+            if names and len(given) == len(node.keywords) and set(given) <= set(names):
+                node.args = [*node.args, *(given[name] for name in names if name in given)]
                 node.keywords = []
     return ast.dump(tree)
 
@@ -150,6 +149,9 @@ def score(docstring: Docstring, extract: Extract = extract_examples) -> Scored:
         extracted = extract(docstring.text)
     except Exception as exc:  # counted, never raised: the bench must report it
         return Scored(docstring, 0, 0, (), f"{type(exc).__name__}: {exc}")
+    unreadable = getattr(extracted, "unreadable", "")  # what extract_examples says, not raises
+    if unreadable:
+        return Scored(docstring, 0, 0, (), str(unreadable))
     params = parameters(docstring.text)
     wanted = [((call_key(r.call, params), value_key(r.expected)), r) for r in docstring.examples]
     unmatched = list(range(len(wanted)))

@@ -23,10 +23,11 @@ code and examples freely, so the rules are few and simple:
   prints it (``"21"`` for ``'21'``, ``[1,2]`` for ``[1, 2]``).
 * Duplicates are dropped; the order is the order of appearance.
 
-Nothing here runs the request's text: it is only parsed, and each piece is bounded
-(``written.MAX_CHARS``), so a huge or hostile request costs little. Should finding the
-examples fail all the same, :func:`extract_examples` returns none, saying why
-(``Examples.unreadable``), rather than raising into the cell.
+Nothing here runs the request's text: it is only parsed, each piece bounded and their sum
+too (``written.Budget``: a request of megabytes is read so far, then no more examples are
+looked for), so a huge or hostile request costs little. Should finding the examples fail
+all the same, :func:`extract_examples` returns none, saying why (``Examples.unreadable``),
+rather than raising into the cell.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .written import MAX_CHARS, find_written
+from .written import Budget, find_written
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _QUOTES_ONLY = re.compile(r"^\s*(\"\"\"|''')\s*$")
@@ -88,15 +89,16 @@ def extract_examples(request: str) -> Examples:
 def _extract(request: str) -> list[Example]:
     lines = request.expandtabs().splitlines()
     code = _code_lines(lines)
-    asserts, assert_lines = _find_asserts(lines, code)
-    prose = [w for w in find_written(lines, set(code))
+    budget = Budget()  # what may be parsed in all: a huge request is read only so far
+    asserts, assert_lines = _find_asserts(lines, code, budget)
+    prose = [w for w in find_written(lines, set(code), budget)
              if not assert_lines.intersection(range(w.first, w.last + 1))]
     # An example's lines end a doctest's expected output, and so does a line that starts
     # like an assert even when it does not parse as one (else correct code would fail).
     boundaries = assert_lines | {n for w in prose for n in range(w.first, w.last + 1)} | {
         number for number, line in enumerate(lines) if _ASSERT_START.match(line.strip())}
     found = asserts + [(w.first, Example(w.source, None)) for w in prose]
-    found += _find_doctests(lines, boundaries)
+    found += _find_doctests(lines, boundaries, budget)
     found.sort(key=lambda pair: pair[0])  # by line number
     seen: set[Example] = set()
     unique: list[Example] = []
@@ -134,7 +136,7 @@ def _code_lines(lines: list[str]) -> dict[int, tuple[str, ...]]:
 # -- asserts --------------------------------------------------------------------------------
 
 
-def _find_asserts(lines: list[str], code: dict[int, tuple[str, ...]]
+def _find_asserts(lines: list[str], code: dict[int, tuple[str, ...]], budget: Budget
                   ) -> tuple[list[tuple[int, Example]], set[int]]:
     """The assert examples with their first line numbers, and every line they take up."""
     examples: list[tuple[int, Example]] = []
@@ -145,7 +147,9 @@ def _find_asserts(lines: list[str], code: dict[int, tuple[str, ...]]
             continue
         if number in code and not any(name.startswith("test") for name in code[number]):
             continue  # the function's own precondition, not an example
-        statement, last = _parse_assert(lines, number)
+        if budget.spent:
+            break
+        statement, last = _parse_assert(lines, number, budget)
         if statement is not None:
             examples.append((number, Example(statement, None)))
             taken.update(range(number, last + 1))
@@ -153,23 +157,25 @@ def _find_asserts(lines: list[str], code: dict[int, tuple[str, ...]]
     return examples, taken
 
 
-def _parse_assert(lines: list[str], first: int) -> tuple[str | None, int]:
+def _parse_assert(lines: list[str], first: int, budget: Budget) -> tuple[str | None, int]:
     """The assert statement starting at ``first`` and its last line, or (None, first)."""
     text = lines[first].strip()
     if text.startswith("`"):  # `assert f(2) == 4` in a prose line
         text = text.strip("`").strip()
-        return (text, first) if _is_one_assert(text) else (None, first)
+        return (text, first) if _is_one_assert(text, budget) else (None, first)
     for last in range(first, min(first + _MAX_ASSERT_LINES, len(lines))):
-        candidate = textwrap.dedent("\n".join(lines[first : last + 1])).strip()
-        if len(candidate) > MAX_CHARS:
+        joined = "\n".join(lines[first : last + 1])
+        if not budget.spend(joined):
             break
-        if _is_one_assert(candidate):
+        candidate = textwrap.dedent(joined).strip()
+        if _is_one_assert(candidate, budget):
             return candidate, last
     return None, first
 
 
-def _is_one_assert(text: str) -> bool:
-    if len(text) > MAX_CHARS:  # `assert ------…1`: the parser's recursion, not an example
+def _is_one_assert(text: str, budget: Budget) -> bool:
+    # Bounded: `assert ------…1` is the parser's recursion, not an example.
+    if not budget.spend(text):
         return False
     try:
         body = ast.parse(text).body
@@ -198,7 +204,7 @@ def _after_triple_quotes(line: str, open_quote: str | None) -> str | None:
 # -- doctests -------------------------------------------------------------------------------
 
 
-def _find_doctests(lines: list[str], taken: set[int]) -> list[tuple[int, Example]]:
+def _find_doctests(lines: list[str], taken: set[int], budget: Budget) -> list[tuple[int, Example]]:
     """Doctest examples, parsed by the stdlib in runs of lines that no boundary splits."""
     found: list[tuple[int, Example]] = []
     run: list[str] = []
@@ -206,7 +212,7 @@ def _find_doctests(lines: list[str], taken: set[int]) -> list[tuple[int, Example
 
     def flush() -> None:
         if run:
-            found.extend((start + n, example) for n, example in _parse_doctests(run))
+            found.extend((start + n, example) for n, example in _parse_doctests(run, budget))
             run.clear()
 
     for number, line in enumerate(lines):
@@ -230,7 +236,7 @@ def _find_doctests(lines: list[str], taken: set[int]) -> list[tuple[int, Example
     return found
 
 
-def _parse_doctests(run: list[str]) -> list[tuple[int, Example]]:
+def _parse_doctests(run: list[str], budget: Budget) -> list[tuple[int, Example]]:
     parser = doctest.DocTestParser()
     text = "\n".join(run) + "\n"
     try:
@@ -242,13 +248,13 @@ def _parse_doctests(run: list[str]) -> list[tuple[int, Example]]:
             parsed = parser.get_examples("\n".join(line.lstrip() for line in run) + "\n")
         except ValueError:
             return []
-    return [(ex.lineno, _as_meant(ex.source.rstrip("\n"), ex.want.removesuffix("\n")))
+    return [(ex.lineno, _as_meant(ex.source.rstrip("\n"), ex.want.removesuffix("\n"), budget))
             for ex in parsed]
 
 
-def _as_meant(source: str, want: str) -> Example:
+def _as_meant(source: str, want: str, budget: Budget) -> Example:
     """The doctest, or the assert it means where doctest would fail correct code."""
-    if "\n" in source or len(source) > MAX_CHARS or len(want) > MAX_CHARS or "doctest:" in source:
+    if "\n" in source or "doctest:" in source or not budget.spend(source + want):
         return Example(source, want)
     try:
         expression = ast.parse(source, mode="eval").body

@@ -42,6 +42,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 MAX_CHARS = 4000  # one example's text; longer is not an example, and parsing it costs
+PARSE_BUDGET = 500_000  # characters read for one request (< 0.5 s at worst): then no more
 _MAX_LINES = 8  # lines one example may span while its brackets are open
 _MAX_SPLITS = 12  # separator positions tried on one line
 
@@ -80,11 +81,11 @@ class Target:
     in_place: bool
 
 
-def find_written(lines: list[str], code: Collection[int]) -> list[Written]:
+def find_written(lines: list[str], code: Collection[int], budget: Budget | None = None
+                 ) -> list[Written]:
     """Every prose example in ``lines``, except on the ``code`` lines (a pasted def's body)."""
+    budget = budget or Budget()
     text = "\n".join(lines)
-    if len(text) > 4_000_000:  # a pasted data file, not a request: skip the scan
-        return []
     defined = set(_DEF.findall(text))
     classes = {match.group(2) for line in lines if (match := _CLASS.match(line))}
     found: list[Written] = []
@@ -92,6 +93,8 @@ def find_written(lines: list[str], code: Collection[int]) -> list[Written]:
     equals: list[tuple[str, Written]] = []  # the "=" examples, kept unless a formula
     skip_to = -1
     for number, line in enumerate(lines):
+        if budget.spent:
+            break
         if number <= skip_to or number in code or len(line) > MAX_CHARS:
             continue
         # A bullet, "For example:", backticks and a docstring's closing quotes are not the
@@ -100,7 +103,7 @@ def find_written(lines: list[str], code: Collection[int]) -> list[Written]:
         if not _CALL_START.match(start):
             continue
         for last, candidate in _continued(lines, number, start, code):
-            split = _split(candidate, defined, classes)
+            split = _split(candidate, defined, classes, budget)
             if split is None:
                 continue  # no separator after a call yet: perhaps on the next line
             name, separator, source = split
@@ -118,7 +121,7 @@ def find_written(lines: list[str], code: Collection[int]) -> list[Written]:
                 continue  # the value goes on to the next line
             break
     found += [example for name, example in equals if name not in formulas]
-    found += _input_output(lines, code, text)
+    found += _input_output(lines, code, text, budget)
     found.sort(key=lambda example: example.first)
     return found
 
@@ -154,7 +157,7 @@ def _opens_more_than_it_closes(text: str) -> bool:
 _FORMULA = "(formula)"  # what _split says of `f(n) = …`, `pop() -> Any`, `f(3) = f(2) + 1`
 
 
-def _split(candidate: str, defined: set[str], classes: set[str]
+def _split(candidate: str, defined: set[str], classes: set[str], budget: Budget
            ) -> tuple[str, str, str | None] | None:
     """``(function, separator, assert)`` when ``candidate`` is ``call SEP value``.
 
@@ -163,6 +166,8 @@ def _split(candidate: str, defined: set[str], classes: set[str]
     (not yet, or prose); then no later separator is tried. None for the whole when no
     separator follows a call to a known function.
     """
+    if not budget.spend(candidate):
+        return None
     for tries, match in enumerate(_SEPARATOR.finditer(candidate)):
         if tries >= _MAX_SPLITS:
             return None
@@ -170,7 +175,9 @@ def _split(candidate: str, defined: set[str], classes: set[str]
         if separator == "=" and _part_of_operator(candidate, match.start()):
             continue
         left = candidate[: match.start()].rstrip().removesuffix("#").rstrip()
-        call = _parse(left)
+        if not left.endswith(")"):
+            continue  # not after a call: inside its arguments, or prose
+        call = budget.parse(left)
         if not isinstance(call, ast.Call):
             continue
         name = _callee(call, defined, classes)
@@ -183,7 +190,7 @@ def _split(candidate: str, defined: set[str], classes: set[str]
         right = candidate[match.end():].strip()
         if separator == "=" and re.search(rf"\b{re.escape(name)}\s*\(", right):
             return name, separator, _FORMULA  # a recurrence
-        value = _value(right)
+        value = _value(right, budget)
         if value is None:
             return name, separator, None
         return name, separator, _assert(call, value)
@@ -196,13 +203,33 @@ def _part_of_operator(text: str, at: int) -> bool:
     return before in ("=", "<", ">", "!") or after in ("=", ">")
 
 
-def _parse(text: str) -> ast.expr | None:
-    if not text or len(text) > MAX_CHARS:
-        return None
-    try:
-        return ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
+class Budget:
+    """What is left to read of one request, so that no text, however long or strange, makes
+    finding its examples slow: each piece is bounded (``MAX_CHARS``), and so is their sum.
+    Once it is spent, no more examples are looked for."""
+
+    def __init__(self, chars: int = PARSE_BUDGET) -> None:
+        self.chars = chars
+
+    @property
+    def spent(self) -> bool:
+        return self.chars <= 0
+
+    def spend(self, text: str) -> bool:
+        """Whether ``text`` may be read (and if so, count it)."""
+        if len(text) > min(MAX_CHARS, self.chars):
+            return False
+        self.chars -= max(len(text), 1)
+        return True
+
+    def parse(self, text: str) -> ast.expr | None:
+        """The expression ``text`` writes; None if it is not one, or too long to read."""
+        if not text or not self.spend(text):
+            return None
+        try:
+            return ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
 
 
 def _callee(call: ast.Call, defined: set[str], classes: set[str]) -> str | None:
@@ -250,11 +277,11 @@ class _JsonNames(ast.NodeTransformer):
         return node
 
 
-def _value(text: str) -> ast.expr | None:
+def _value(text: str, budget: Budget) -> ast.expr | None:
     """The literal ``text`` writes (a sentence's final period allowed), else None."""
     # A sentence's final period ends the sentence: `… should return 16.` means 16, not 16.0.
     for candidate in dict.fromkeys((text.removesuffix("."), text)):
-        node = _parse(candidate)
+        node = budget.parse(candidate)
         if node is not None and _is_literal(node):
             return node
     return None
@@ -271,21 +298,22 @@ def _assert(call: ast.Call, value: ast.expr) -> str | None:
 # -- Input/Output blocks ---------------------------------------------------------------------
 
 
-def _input_output(lines: list[str], code: Collection[int], text: str) -> list[Written]:
+def _input_output(lines: list[str], code: Collection[int], text: str, budget: Budget
+                  ) -> list[Written]:
     """``Input: …`` / ``Output: …`` pairs and "For x = …, the output should be …" lines."""
     target = _target(lines, text)
     if target is None or target.in_place:
         return []
     found = []
     number = 0
-    while number < len(lines):
+    while number < len(lines) and not budget.spent:
         line = _unquoted(lines[number])
         if number in code or len(line) > MAX_CHARS:
             number += 1
             continue
         sentence = _FOR_OUTPUT.match(line)
         if sentence:
-            source = _block_assert(target, sentence.group(1), sentence.group(2).strip())
+            source = _block_assert(target, sentence.group(1), sentence.group(2).strip(), budget)
             if source:
                 found.append(Written(number, number, source))
             number += 1
@@ -298,7 +326,7 @@ def _input_output(lines: list[str], code: Collection[int], text: str) -> list[Wr
         for after in range(number + 1, min(number + 5, len(lines))):
             output = _OUTPUT.match(_unquoted(lines[after]))
             if output:
-                source = _block_assert(target, " ".join(given), output.group(1).strip())
+                source = _block_assert(target, " ".join(given), output.group(1).strip(), budget)
                 if source:
                     found.append(Written(number, after, source))
                 number = after
@@ -308,13 +336,13 @@ def _input_output(lines: list[str], code: Collection[int], text: str) -> list[Wr
     return found
 
 
-def _block_assert(target: Target, given: str, output: str) -> str | None:
+def _block_assert(target: Target, given: str, output: str, budget: Budget) -> str | None:
     """``assert f(…) == output`` for an input written as values or ``name = value`` pairs."""
     given = given.strip().rstrip(",")
     if not given or len(given) > MAX_CHARS:
         return None
-    holder = _parse(f"_({given})")
-    value = _value(output)
+    holder = budget.parse(f"_({given})")
+    value = _value(output, budget)
     if not isinstance(holder, ast.Call) or value is None or not _literal_arguments(holder):
         return None
     if holder.keywords:
@@ -322,7 +350,7 @@ def _block_assert(target: Target, given: str, output: str) -> str | None:
             return None
     elif len(holder.args) != len(target.params):
         return None
-    call = _parse(target.call + "()")
+    call = budget.parse(target.call + "()")
     if not isinstance(call, ast.Call):
         return None
     call.args, call.keywords = holder.args, holder.keywords
@@ -368,4 +396,4 @@ def _signature(lines: list[str], first: int) -> ast.FunctionDef | None:
     return None
 
 
-__all__ = ["MAX_CHARS", "Written", "find_written"]
+__all__ = ["MAX_CHARS", "PARSE_BUDGET", "Budget", "Written", "find_written"]

@@ -362,6 +362,19 @@ def test_a_huge_assert_line_is_no_example_and_no_error():
     assert extract_examples(("g(1) == " + "(" * 900 + "1" + ")" * 900 + "\n") * 50) == []
 
 
+def test_megabytes_of_example_like_text_are_read_in_bounded_time():
+    import time
+
+    texts = [("f(1, 2) == g(3) => h(4) -> [" + "1, " * 200 + "\n") * 3000,
+             ("assert f(" + "[1, " * 100 + "\n") * 5000,
+             (">>> f(" + "[1, " * 100 + "\nx\n") * 5000,
+             "def f(x):\n" + ("Input: " + "[1, " * 300 + "\nOutput: 3\n") * 3000]
+    for text in texts:
+        started = time.perf_counter()
+        extract_examples(text)
+        assert time.perf_counter() - started < 5, text[:40]  # ~1 s each on a shared 2-core machine
+
+
 def test_an_assert_like_line_that_does_not_parse_ends_the_doctest_output():
     assert examples(">>> f(2)\n4\nassert list_sort(['aa']) => ['aa']\n") == [Example("f(2)", "4")]
 

@@ -49,6 +49,7 @@ from ..api import get_provider
 from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
 from ..providers.local import models
 from ..providers.local.provider import QwenLocalProvider
+from .extraction import main as examples_alone
 from .machine import loadavg, machine_info
 from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
 from .probes import cold_load_and_memory
@@ -106,6 +107,8 @@ def _hole_counts(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
+    if args.only == ["examples"]:  # the one section without the model: nothing to load
+        return examples_alone(["--json"] if args.json else [])
     models.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
 
     plan = Plan.quick() if args.quick else Plan()

@@ -212,4 +212,22 @@ def examples_section(bench: Any, progress: Progress) -> dict[str, Any]:
     return result
 
 
-__all__ = ["Docstring", "Read", "as_read", "examples_section", "load_corpus", "measure", "score"]
+def main(argv: Sequence[str] = ()) -> int:
+    """``qwen-magic bench --only examples [--json]``: the section alone, without the model
+    that the other sections load."""
+    result = measure()
+    if "--json" in argv:
+        print(json.dumps(result, indent=2))
+        return 0
+    for name, row in {**result["sources"], "all": result["all"]}.items():
+        print(f"{name:<24} {row['docstrings']:>4} docstrings: recall {row['recall']:.3f} "
+              f"({row['examples_matched']}/{row['examples_read']}), precision "
+              f"{row['precision'] or 0:.3f} ({row['false_examples']} false)")
+    for entry in result["false"]:
+        print(f"false in {entry['id']}: " + "; ".join(entry["examples"]))
+    return 0
+
+
+__all__ = ["Docstring", "Read", "as_read", "examples_section", "load_corpus", "main", "measure",
+           "score"]
+

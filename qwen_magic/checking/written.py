@@ -81,6 +81,35 @@ class Target:
     in_place: bool
 
 
+class Budget:
+    """What is left to read of one request, so that no text, however long or strange, makes
+    finding its examples slow: each piece is bounded (``MAX_CHARS``), and so is their sum.
+    Once it is spent, no more examples are looked for."""
+
+    def __init__(self, chars: int = PARSE_BUDGET) -> None:
+        self.chars = chars
+
+    @property
+    def spent(self) -> bool:
+        return self.chars <= 0
+
+    def spend(self, text: str) -> bool:
+        """Whether ``text`` may be read (and if so, count it)."""
+        if len(text) > min(MAX_CHARS, self.chars):
+            return False
+        self.chars -= max(len(text), 1)
+        return True
+
+    def parse(self, text: str) -> ast.expr | None:
+        """The expression ``text`` writes; None if it is not one, or too long to read."""
+        if not text or not self.spend(text):
+            return None
+        try:
+            return ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+
+
 def find_written(lines: list[str], code: Collection[int], budget: Budget | None = None
                  ) -> list[Written]:
     """Every prose example in ``lines``, except on the ``code`` lines (a pasted def's body)."""
@@ -107,7 +136,7 @@ def find_written(lines: list[str], code: Collection[int], budget: Budget | None 
             if split is None:
                 continue  # no separator after a call yet: perhaps on the next line
             name, separator, source = split
-            if source is _FORMULA:
+            if source == _FORMULA:
                 if separator == "=":
                     formulas.add(name)
             elif source is not None:
@@ -198,38 +227,9 @@ def _split(candidate: str, defined: set[str], classes: set[str], budget: Budget
 
 
 def _part_of_operator(text: str, at: int) -> bool:
-    """Whether the "=" at ``at`` belongs to ==, <=, >=, !=, => or a keyword argument."""
+    """Whether the "=" at ``at`` is part of ==, <=, >=, != or =>."""
     before, after = text[at - 1: at], text[at + 1: at + 2]
     return before in ("=", "<", ">", "!") or after in ("=", ">")
-
-
-class Budget:
-    """What is left to read of one request, so that no text, however long or strange, makes
-    finding its examples slow: each piece is bounded (``MAX_CHARS``), and so is their sum.
-    Once it is spent, no more examples are looked for."""
-
-    def __init__(self, chars: int = PARSE_BUDGET) -> None:
-        self.chars = chars
-
-    @property
-    def spent(self) -> bool:
-        return self.chars <= 0
-
-    def spend(self, text: str) -> bool:
-        """Whether ``text`` may be read (and if so, count it)."""
-        if len(text) > min(MAX_CHARS, self.chars):
-            return False
-        self.chars -= max(len(text), 1)
-        return True
-
-    def parse(self, text: str) -> ast.expr | None:
-        """The expression ``text`` writes; None if it is not one, or too long to read."""
-        if not text or not self.spend(text):
-            return None
-        try:
-            return ast.parse(text, mode="eval").body
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
-            return None
 
 
 def _callee(call: ast.Call, defined: set[str], classes: set[str]) -> str | None:

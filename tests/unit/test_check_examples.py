@@ -190,8 +190,8 @@ def test_edabit_arrow_with_blank_lines_and_comments_between():
         will_it_fly([1, 2], 5) ➞ False
         # 1+2 is less than the maximum possible weight, but it's unbalanced.
 
-        recur_index("ABCDEFGHIJ") ➞ {}
-        """) == ["assert will_it_fly([1, 2], 5) == False", "assert recur_index('ABCDEFGHIJ') == {}"]
+        count_repeats("abcdef") ➞ {}
+        """) == ["assert will_it_fly([1, 2], 5) == False", "assert count_repeats('abcdef') == {}"]
 
 
 def test_fat_arrow_with_a_bullet_and_json_booleans():
@@ -246,12 +246,12 @@ def test_single_equals_after_for_example_but_not_a_formula():
 
 def test_returns_and_should_return_in_prose_and_comments():
     assert asserts("""\
-        For example, extract_primes(1717) returns [7, 7, 17, 17, 71].
+        For example, prime_factors(84) returns [2, 2, 3, 7].
         multiply(148, 412) should return 16.
         check_dict_case({"a":"apple", "b":"banana"}) should return True.
         decimal_to_binary(15)   # returns "db1111db"
         file_name_check("example.txt") # => 'Yes'
-        """) == ["assert extract_primes(1717) == [7, 7, 17, 17, 71]", "assert multiply(148, 412) == 16",
+        """) == ["assert prime_factors(84) == [2, 2, 3, 7]", "assert multiply(148, 412) == 16",
                  "assert check_dict_case({'a': 'apple', 'b': 'banana'}) == True",
                  "assert decimal_to_binary(15) == 'db1111db'",
                  "assert file_name_check('example.txt') == 'Yes'"]
@@ -271,17 +271,17 @@ def test_input_output_blocks_name_the_one_function():
         """) == ["assert maximum(arr=[-3, -4, 5], k=3) == [-4, -3, 5]", "assert maximum(k=1, arr=[4]) == [4]"]
     assert asserts('''\
         Example 1:
-        Input: "babad"
-        Output: "bab"
+        Input: "level up"
+        Output: "up level"
 
-        Input: [-2,1,-3,4],
+        Input: [3,-1,2],
         Output: true
 
         class Solution(object):
-            def longestPalindrome(self, s):
+            def reverseWords(self, s):
                 """:rtype: str"""
-        ''') == ["assert Solution().longestPalindrome('babad') == 'bab'",
-                 "assert Solution().longestPalindrome([-2, 1, -3, 4]) == True"]
+        ''') == ["assert Solution().reverseWords('level up') == 'up level'",
+                 "assert Solution().reverseWords([3, -1, 2]) == True"]
     assert asserts("""\
         def reverse_delete(s, c):
             '''For s = "abcde", c = "ae", the result should be ('bcd',False)'''
@@ -290,16 +290,16 @@ def test_input_output_blocks_name_the_one_function():
 
 def test_input_output_blocks_are_skipped_when_they_cannot_be_called_as_written():
     in_place = """\
-        Input: [2,0,1]
-        Output: [0,1,2]
+        Input: [3,1,2]
+        Output: [1,2,3]
         class Solution:
-            def sortColors(self, nums):
-                ''':rtype: void Do not return anything, modify nums in-place instead.'''
+            def sortInPlace(self, nums):
+                ''':rtype: void  Sorts nums in-place and returns nothing.'''
         """
     unknown_parameter = "def f(grid, capacity):\n    '''Input: bucket = 1\n    Output: 6'''\n"
     two_functions = "def f(x): ...\ndef g(x): ...\nInput: 3\nOutput: 4\n"
     no_function = "Input: 3\nOutput: 4\n"
-    not_python = "def sortList(head):\n    '''Input: 4->2->1->3\n    Output: 1->2->3->4'''\n"
+    not_python = "def reverse_list(head):\n    '''Input: 1->2->3\n    Output: 3->2->1'''\n"
     for text in (in_place, unknown_parameter, two_functions, no_function, not_python):
         assert examples(text) == [], text
 
@@ -309,7 +309,7 @@ def test_prose_that_is_not_plainly_an_example_is_skipped():
         def is_happy(s):
             '''is_happy(a) => False
             fruit_distribution("5 apples", 19) ->19 - 5 = 14
-            sum_ff(69) ➞ 3, 23 ➞ 0
+            digit_sum(48) ➞ 12, 12 ➞ 3
             grade_equation([4.0, 3]) ==> ['A+', 'B']
             bf("Earth", "Mercury") ==> ("Venus"
             '''

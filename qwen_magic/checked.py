@@ -100,8 +100,9 @@ def check_and_repair(
     ``messages`` is the conversation ``first`` answered. Stops early on Ctrl-C (in a run)
     or a cancelled answer (Stop), keeping the best attempt so far.
     """
-    if not examples:
-        return dataclasses.replace(first, check=CheckOutcome(examples=0, passed=0))
+    if not examples:  # none written, or none could be read (extract_examples says why)
+        why = getattr(examples, "unreadable", "")
+        return dataclasses.replace(first, check=CheckOutcome(examples=0, passed=0, failure=why))
     started = clock()
     check: RunCheck = run_check or (lambda code, found: run_examples(code, found, policy.limits))
     config = first.config or GenerationConfig()

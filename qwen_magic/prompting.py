@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .checking.examples import Examples, extract_examples
 from .options import CHARS_PER_TOKEN, CONTEXT_TOKENS
 
 # {{name}} is an escaped literal {name}; {name} names a variable; any other brace — dict
@@ -38,6 +39,27 @@ def interpolate(
         notice(f"qwen: {names} is not a variable in this notebook; left as written "
                "(write {{name}} to mean a literal brace).")
     return result
+
+
+def written_examples(prompt: str, namespace: Mapping[str, Any], *, literal: bool = False
+                     ) -> Examples:
+    """``--check``'s examples: those in ``prompt`` as the user wrote it, before interpolation.
+
+    A variable's text goes to the model, never into the examples that run: ``>>> …`` lines
+    inside a pasted document must not run as the user's own. ``{{name}}`` is read as the
+    ``{name}`` it means; an example that uses a ``{name}`` placeholder of a variable is left
+    out, since its value lives in the kernel, not in the check's process. A ``literal``
+    prompt (not interpolated) is read as it is.
+    """
+    if literal:
+        return extract_examples(prompt)
+    found = extract_examples(_PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}" if m.group(1)
+                                              else m.group(0), prompt))
+    placeholders = {m.group(0) for m in _PLACEHOLDER.finditer(prompt)
+                    if m.group(2) and m.group(2) in namespace}
+    kept = [example for example in found
+            if not any(p in example.source or p in (example.expected or "") for p in placeholders)]
+    return Examples(kept, found.unreadable)
 
 
 # -- notebook context ------------------------------------------------------------------------

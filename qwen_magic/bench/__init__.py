@@ -18,6 +18,7 @@ Sections (the JSON keys):
   live_data       what describing the notebook's live values costs after a cell, and how
                   long each live-data hole's description is
   follow_up       %%qwen -c turns: time to first token against the conversation's length
+  examples        --check's example finder on real docstrings: recall and precision (no model)
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   fix             %qwen fix on 64 everyday failing cells, plain and --check, judged by running
                   the inserted cell (only when named)
@@ -37,6 +38,7 @@ Modules (each imports only modules listed before it):
   live_holes, live_data  holes that need live data (live_holes.toml); their section
                          (machine, stats)
   remote                 the remote_completion section (completion, stats)
+  extraction             the examples section (data/docstrings.jsonl)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)
   sweep                  ``--sweep`` (plan, probes, prompts, stats)
@@ -57,6 +59,7 @@ from typing import Any
 from ..api import get_provider, load_model
 from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
 from ..providers import engine_hooks
+from .extraction import main as examples_alone
 from .machine import loadavg, machine_info
 from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
 from .probes import cold_load_and_memory
@@ -114,6 +117,8 @@ def _hole_counts(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def main(args: argparse.Namespace) -> int:
     """``qwen-magic bench`` with its parsed arguments (see :func:`add_arguments`)."""
+    if args.only == ["examples"]:  # the one section without the model: nothing to load
+        return examples_alone(["--json"] if args.json else [])
     engine_hooks.import_llama_cpp()  # first, so the raw baseline runs with the same OpenMP setting
 
     plan = Plan.quick() if args.quick else Plan()

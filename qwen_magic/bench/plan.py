@@ -11,7 +11,7 @@ from ..options import CONTEXT_TOKENS
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "live_data", "follow_up", "check", "fix", "remote_completion")
+            "live_data", "follow_up", "examples", "check", "fix", "remote_completion")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), ``fix`` asks %qwen fix on 64 cells twice (half an hour), and
 #: ``remote_completion`` starts a ``qwen-magic serve`` of its own (a second model in memory),

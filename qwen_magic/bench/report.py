@@ -216,6 +216,15 @@ def format_table(report: dict[str, Any]) -> str:
                          f"({turn['new_prompt_tokens']} new)  {turn['ttft_s']:.3f} s")
         lines.append(f"  last/first follow-up {num(follow['last_over_first_follow_up'])}×")
         lines.append("")
+    found = report.get("examples")
+    if found:
+        row = found["all"]
+        lines.append(f"--check's examples in {row['docstrings']} docstrings from public code "
+                     f"(data/docstrings.jsonl): recall {num(row['recall'])} "
+                     f"({row['examples_matched']}/{row['examples_read']}), precision "
+                     f"{num(row['precision'])} ({row['false_examples']} false); none found in "
+                     f"{row['none_found_where_some_read']}/{row['docstrings_with_examples']}")
+        lines.append("")
     check = report.get("check")
     if check:
         lines.append("--check on the problem set (hidden tests judge; paired at fixed seeds)")

@@ -15,6 +15,7 @@ from ..providers import engine_hooks
 from ..providers.base import GenerationRequest, Provider
 from .checking import check_problems, follow_ups
 from .completion import completion
+from .extraction import examples_section
 from .fixes import fix_section
 from .live_data import live_data
 from .plan import Plan, greedy, rotated
@@ -302,6 +303,6 @@ def control(bench: Bench, progress: Progress) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
     "alternating": alternating, "edits": edits, "completion": completion,
-    "live_data": live_data, "follow_up": follow_ups, "check": check_problems,
-    "fix": fix_section, "remote_completion": first_ghost_text,
+    "live_data": live_data, "follow_up": follow_ups, "examples": examples_section,
+    "check": check_problems, "fix": fix_section, "remote_completion": first_ghost_text,
 }

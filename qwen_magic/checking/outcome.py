@@ -24,7 +24,7 @@ class CheckOutcome:
     def line(self) -> str:
         """``checked: 3/3 examples pass after 1 repair`` — the cell's one line about it."""
         if not self.examples:
-            return "could not verify: no examples in the request"
+            return f"could not verify: {self.failure or 'no examples in the request'}"
         score = f"{self.passed}/{self.examples}"
         if self.verified:
             how = []

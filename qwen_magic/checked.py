@@ -150,7 +150,7 @@ def check_and_repair(
     outcome = CheckOutcome(
         examples=len(examples), passed=best_run.passed, repairs=repairs, candidates=sampled,
         failure=first_failure(best_run),
-        interrupted=interrupted, seconds=clock() - started)
+        interrupted=interrupted, seconds=clock() - started, isolation=best_run.isolation)
     return dataclasses.replace(best, check=outcome, interrupted=best.interrupted or keyboard)
 
 

@@ -16,6 +16,7 @@ Sections (the JSON keys):
   completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
                   the time to the first ghost text, called directly and through a kernel's comm
   follow_up       %%qwen -c turns: time to first token against the conversation's length
+  check_isolation one passing --check run at each isolation level against the limited process
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   goals           each target, met or not, from the numbers above
 

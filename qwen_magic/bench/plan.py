@@ -10,7 +10,7 @@ from ..config import GenerationConfig
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "follow_up", "check")
+            "follow_up", "check_isolation", "check")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), so it runs only when named: ``--only check``.
 DEFAULT_SECTIONS = tuple(section for section in SECTIONS if section != "check")
@@ -40,6 +40,7 @@ class Plan:
     completion_first: tuple[int, int] = (0, 0)
     follow_up_turns: int = 7  # %%qwen -c turns in one conversation (bench/checking.py)
     follow_up_tokens: int = 128
+    isolation_runs: int = 20  # passing checks per isolation level (bench/checking.py)
     check_problems: int | None = None  # problems per category (None: the whole set)
     check_categories: tuple[str, ...] = ("strings", "lists", "dicts", "math", "dates", "pandas")
     context_rounds: int | None = None  # rounds of the long-context sections (None: rounds)
@@ -51,7 +52,7 @@ class Plan:
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
                    probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
                    edit_rounds=2, completion_single=4, completion_multi=4,
-                   follow_up_turns=3, follow_up_tokens=32, check_problems=1)
+                   follow_up_turns=3, follow_up_tokens=32, check_problems=1, isolation_runs=5)
 
     def rounds_for(self, section: str) -> int:
         chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)

@@ -75,6 +75,9 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
     growth = value_at(report, "follow_up", "last_over_first_follow_up")
     out["follow_up_ttft_growth"] = goal(growth, None if growth is None else growth <= 1.5,
                                         "last follow-up / first <= 1.5")
+    added = value_at(report, "check_isolation", "machine_over_process_s")
+    out["check_isolation_added_s"] = goal(added, None if added is None else added <= 0.2,
+                                          "<= +0.2 s over the limited process")
     checked = value_at(report, "check", "all")
     gain = None if checked is None else checked["checked_pass_at_1"] - checked["plain_pass_at_1"]
     out["check_pass_at_1_gain"] = goal(gain, None if gain is None else gain >= 0.10,
@@ -201,6 +204,14 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"  turn {turn['turn']}: prompt {turn['prompt_tokens']:>5} tokens "
                          f"({turn['new_prompt_tokens']} new)  {turn['ttft_s']:.3f} s")
         lines.append(f"  last/first follow-up {num(follow['last_over_first_follow_up'])}×")
+        lines.append("")
+    isolation = report.get("check_isolation")
+    if isolation:
+        lines.append(f"--check isolation: one passing check, median of {isolation['runs']} runs "
+                     f"(this machine: {isolation['machine_level']})")
+        for name, row in isolation["levels"].items():
+            lines.append(f"  {name:<10} " + (f"{row['median_s']:.3f} s (+{num(row['over_process_s'], 3)} s)"
+                                              if row["median_s"] is not None else row["error"]))
         lines.append("")
     check = report.get("check")
     if check:

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import GenerationConfig
 from ..providers.base import GenerationRequest
 from ..providers.local.provider import QwenLocalProvider, prefix_cache_for
-from .checking import check_problems, follow_ups
+from .checking import check_isolation, check_problems, follow_ups
 from .completion import completion
 from .plan import Plan, greedy, rotated
 from .prompts import (
@@ -301,5 +301,5 @@ def control(bench: Bench, progress: Progress) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
     "alternating": alternating, "edits": edits, "completion": completion,
-    "follow_up": follow_ups, "check": check_problems,
+    "follow_up": follow_ups, "check_isolation": check_isolation, "check": check_problems,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import resource
+import shutil
 import stat
 import textwrap
 import time
@@ -323,7 +324,7 @@ def test_isolated_mode_yet_pandas_imports_under_the_limits():
 def test_the_child_runs_as_an_unprivileged_user_never_root():
     ask = ">>> os.getuid(), os.geteuid(), os.getgid(), os.getgroups()\n"
     # In a user namespace: uid/gid 1000 inside, whoever the kernel is.
-    for level in ("bubblewrap", "unshare", "userns"):
+    for level in ("bubblewrap", "unshare", "userns")[0 if shutil.which("bwrap") else 1:]:
         assert eval(run_examples("import os\n", extract_examples(ask), isolation=level)
                     .results[0].got) == (1000, 1000, 1000, [])
     # Without namespaces: a uid of the check's own when root (never nobody), else as us.

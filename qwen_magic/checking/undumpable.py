@@ -6,9 +6,9 @@ and ``process`` levels of a kernel that is not root), it could read
 non-dumpable process's ``/proc`` entries belong to root and its memory is closed to ptrace
 access of other processes of the same user, so ``PR_SET_DUMPABLE 0`` for the length of the
 run closes both. The price (measured, docs/checking.md): a debugger or sampling profiler of
-the same user (``gdb -p``, ``py-spy``) cannot attach to or read the kernel while a check runs;
-one attached before keeps working. The previous state is restored after the last overlapping
-check, and core dumps of the kernel are off for that time too.
+the same user (``gdb -p``, ``py-spy``) cannot attach to or read the kernel while such a check
+runs. The previous state is restored after the last overlapping check; core dumps of the
+kernel are off for that time too.
 """
 
 from __future__ import annotations

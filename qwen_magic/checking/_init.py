@@ -12,8 +12,10 @@ does not inherit, so the code cannot forge it), ``scratch`` (the child's working
 and ``filesystem`` — the mounts to make, or null when the namespaces come without a private
 filesystem (bubblewrap has already made them, or mounts are not used at this level).
 
-With ``filesystem``, this runs with the capabilities ``unshare --keep-caps`` left it in the
-new user namespace (none outside it) and builds a new root as bubblewrap does: a tmpfs as
+``no_nested_userns`` (the ``unshare`` levels): this runs with the capabilities ``unshare
+--keep-caps`` left it in the new user namespace (none outside it), sets that namespace's
+limit of nested user namespaces to 0, and takes every capability from the child. With
+``filesystem``, it also builds a new root as bubblewrap does: a tmpfs as
 ``/`` holding read-only binds of what Python needs, fresh ``/proc``, a minimal ``/dev``,
 size-limited tmpfs over ``/tmp``, ``/dev/shm`` and ``/run``; then ``pivot_root`` and the old
 root detached, so nothing else of the machine stays reachable.
@@ -52,6 +54,12 @@ def main() -> None:
     try:
         if plan["filesystem"] is not None:
             build_root(plan["filesystem"])
+        if plan["no_nested_userns"]:
+            # Nested user namespaces would hand the code capabilities (over namespaces of
+            # its own only, but more than it needs): none may be created from here on. The
+            # setting is this user namespace's, whichever /proc it is written through.
+            with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+                limit.write("0")
         child = os.fork()
     except Exception as exc:
         report(status_fd, setup=f"{type(exc).__name__}: {exc}")
@@ -71,7 +79,7 @@ def start_child(plan: dict[str, Any]) -> None:
         # No capability survives into the child, and none can be gained back by exec (file
         # capabilities, setuid binaries): it runs as a plain unprivileged user.
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-        if plan["filesystem"] is not None:
+        if plan["no_nested_userns"]:  # then it holds capabilities (--keep-caps) to drop
             with open("/proc/sys/kernel/cap_last_cap") as last:
                 for capability in range(int(last.read()) + 1):
                     prctl(PR_CAPBSET_DROP, capability)
@@ -114,10 +122,6 @@ def build_root(fs: dict[str, Any]) -> None:
         os.symlink(target, NEW + path)
     make_dirs(NEW + "/proc")
     mount("proc", NEW + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    # Nested user namespaces would hand the code capabilities (over its own namespaces only,
-    # but more than it needs): none may be created from here on.
-    with open(NEW + "/proc/sys/user/max_user_namespaces", "w") as limit:
-        limit.write("0")
     os.mkdir(NEW + fs["scratch"], 0o700)
     mount(None, NEW + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     # Leave the old root and the work area behind for good.

@@ -165,16 +165,19 @@ def command(level: Isolation, child_argv: list[str], *, status_fd: int, scratch:
     if level is Isolation.PROCESS:
         return child_argv
     init_plan = {"argv": child_argv, "status_fd": status_fd, "scratch": scratch,
-                 "filesystem": fs.as_plan() if (fs and level is Isolation.UNSHARE) else None}
+                 "filesystem": fs.as_plan() if (fs and level is Isolation.UNSHARE) else None,
+                 # bubblewrap does this itself (--disable-userns, --cap-drop ALL)
+                 "no_nested_userns": level is not Isolation.BUBBLEWRAP}
     init = [child_argv[0], "-I", "-S", "-c", INIT_SOURCE, json.dumps(init_plan)]
     if level is Isolation.BUBBLEWRAP:
         assert fs is not None
         return [_tool("bwrap"), *_bwrap_options(fs), "--", *init]
+    # The init keeps its capabilities in the new user namespace across exec: to mount, and
+    # to forbid nested user namespaces; the child gets none.
     namespaces = ["--user", f"--map-user={INSIDE_UID}", f"--map-group={INSIDE_GID}",
-                  "--net", "--ipc", "--uts", "--pid", "--fork", "--kill-child"]
+                  "--net", "--ipc", "--uts", "--pid", "--fork", "--kill-child", "--keep-caps"]
     if level is Isolation.UNSHARE:
-        # The init keeps its capabilities in the new user namespace across exec, to mount.
-        namespaces += ["--mount", "--keep-caps"]
+        namespaces.append("--mount")
     return [_tool("unshare"), *namespaces, "--", *init]
 
 

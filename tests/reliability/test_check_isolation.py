@@ -58,6 +58,7 @@ def promises(level: str) -> dict[str, bool]:
         "other checks unsignalable": namespaces or ROOT,
         "nothing left in /tmp or /dev/shm": private or ROOT,
         "no network": namespaces,
+        "no user namespace of its own": namespaces,
     }
 
 
@@ -317,6 +318,31 @@ def test_a_listener_on_loopback_cannot_be_reached(level: str):
             """, f">>> connect({port})\n", level)
     reached = value(check) == "connected"
     assert reached != promises(level)["no network"], check
+
+
+# -- privileges ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_child_holds_no_capability_and_cannot_make_a_user_namespace(level: str):
+    check = run("""\
+        import os, subprocess
+        def field(name):
+            with open('/proc/self/status') as status:
+                return next(line.split()[1] for line in status if line.startswith(name + ':'))
+        """, """\
+        >>> field('CapEff'), field('CapPrm'), field('CapAmb')
+        ('0000000000000000', '0000000000000000', '0000000000000000')
+        >>> subprocess.run(['unshare', '--user', 'true'], capture_output=True).returncode != 0
+        """, level)
+    assert check.results[0].passed, check
+    refused = check.results[1].got == "True"
+    assert refused == promises(level)["no user namespace of its own"], check
+    if level != "process":  # nothing to gain back by exec (setuid files, file capabilities)
+        assert value(run("def field(name):\n    return open('/proc/self/status').read()"
+                         ".split(name + ':')[1].split()[0]\n",
+                         ">>> field('CapBnd'), field('NoNewPrivs')\n", level)) == (
+            "0000000000000000", "1")
 
 
 # -- cleanup as root against a daemon swapping folders and symlinks -------------------------

@@ -55,7 +55,7 @@ def remove_entries_of(uid: int, directories: tuple[str, ...]) -> list[str]:
 
 def _remove_entry(parent_fd: int, name: str, depth: int) -> None:
     try:
-        fd = os.open(name, _DIRECTORY, dir_fd=parent_fd)
+        fd = _open_directory(parent_fd, name)
     except OSError:  # not a directory (a file, a symlink: ELOOP / ENOTDIR), or gone
         with contextlib.suppress(OSError):
             os.unlink(name, dir_fd=parent_fd)
@@ -73,6 +73,26 @@ def _remove_entry(parent_fd: int, name: str, depth: int) -> None:
         os.close(fd)
     with contextlib.suppress(OSError):
         os.rmdir(name, dir_fd=parent_fd)
+
+
+def _open_directory(parent_fd: int, name: str) -> int:
+    """The directory ``name`` opened for reading, never through a symlink. One its owner
+    (not root) made unreadable is first opened as a bare reference (``O_PATH``), its mode
+    changed through ``/proc/self/fd`` — that very inode, whatever the name points to by
+    then — and then opened for reading relative to that reference."""
+    try:
+        return os.open(name, _DIRECTORY, dir_fd=parent_fd)
+    except PermissionError:
+        if not hasattr(os, "O_PATH"):  # not Linux: lchmod exists there, and never follows
+            os.chmod(name, 0o700, dir_fd=parent_fd, follow_symlinks=False)
+            return os.open(name, _DIRECTORY, dir_fd=parent_fd)
+    reference = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        dir_fd=parent_fd)
+    try:
+        os.chmod(f"/proc/self/fd/{reference}", 0o700)
+        return os.open(".", _DIRECTORY, dir_fd=reference)
+    finally:
+        os.close(reference)
 
 
 __all__ = ["remove_entries_of", "remove_tree"]

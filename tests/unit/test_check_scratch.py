@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +85,31 @@ def test_removal_of_a_tree_with_closed_folders_and_links(tmp_path: Path):
     remove_tree(str(tree))
     assert not tree.exists()
     assert (outside / "keep").read_text() == "kept" and outside.stat().st_mode & 0o777 != 0
+
+
+def test_closed_folders_are_removed_by_their_owner_too():
+    """As a normal user (no root override): a folder of mode 0 cannot be opened for reading
+    until its mode is changed — through the directory opened, not its name."""
+    uid = 2_099_000_001 if os.geteuid() == 0 else os.getuid()  # as root: a normal user's
+    base = Path(tempfile.mkdtemp(prefix="qwen-scratch-test-"))  # reachable by that user
+    tree = base / "tree"
+    try:
+        (tree / "a" / "b").mkdir(parents=True)
+        (tree / "a" / "b" / "f").write_text("x")
+        for path in (base, tree, tree / "a", tree / "a" / "b", tree / "a" / "b" / "f"):
+            if os.geteuid() == 0:
+                os.chown(path, uid, uid)
+        (tree / "a" / "b").chmod(0)
+        (tree / "a").chmod(0)
+        root = Path(__file__).resolve().parents[2]
+        script = (f"import sys; sys.path.insert(0, {str(root)!r}); from qwen_magic.checking."
+                  f"scratch import remove_tree; remove_tree({str(tree)!r})")
+        as_user = {"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}
+        python = "/usr/bin/python3" if as_user else sys.executable
+        subprocess.run([python, "-I", "-c", script], check=True, timeout=30, **as_user)
+        assert not tree.exists()
+    finally:
+        remove_tree(str(base))
 
 
 def test_entries_of_one_owner_are_removed_from_a_shared_folder(tmp_path: Path):

@@ -17,7 +17,7 @@ LABEXT_SRC   := labextension/package.json labextension/yarn.lock labextension/ts
 LABEXT_BUILT := qwen_magic/labextension/package.json
 LABEXT_LINK  := $(VENV)/share/jupyter/labextensions/qwen-magic
 
-.PHONY: setup model model-1.5b browser demo lab test test-unit test-browser bench lint clean
+.PHONY: setup model model-1.5b browser bubblewrap demo lab test test-unit test-browser bench lint clean
 
 $(STAMP): pyproject.toml
 	@command -v node >/dev/null 2>&1 || { echo "make setup needs Node.js >= 18 to build the JupyterLab extension (e.g. apt-get install nodejs)." >&2; exit 1; }
@@ -65,8 +65,12 @@ lab: setup model
 browser:
 	scripts/ensure-chromium.sh
 
+# The --check isolation tests run through bubblewrap too (tests/reliability/test_check_isolation.py).
+bubblewrap:
+	scripts/ensure-bubblewrap.sh
+
 # QWEN_MAGIC_REQUIRE_BROWSER: a missing Chromium fails the run instead of skipping the browser tests.
-test: setup model browser
+test: setup model browser bubblewrap
 	QWEN_MAGIC_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test-browser: setup model browser

@@ -151,7 +151,7 @@ def check_and_repair(
     outcome = CheckOutcome(
         examples=len(examples), passed=best_run.passed, repairs=repairs, candidates=sampled,
         failure=first_failure(best_run),
-        interrupted=interrupted, seconds=clock() - started)
+        interrupted=interrupted, seconds=clock() - started, isolation=best_run.isolation)
     return dataclasses.replace(best, check=outcome, interrupted=best.interrupted or keyboard)
 
 
@@ -200,11 +200,14 @@ def check_fix(
     attempts: list[tuple[GenerationResult, str | None]] = []
     repairs = sampled = 0
     stopped = False
+    isolation = ""  # how isolated the runs were (the footer says it, as --check's does)
 
     def judge(result: GenerationResult) -> str | None:
+        nonlocal isolation
         problem = accept(result.code)
         if problem is None:
             outcome = run(result.code)
+            isolation = outcome.isolation or isolation
             problem = f"it failed when it ran: {outcome.error}" if outcome.error else None
         attempts.append((result, problem))
         return problem
@@ -237,17 +240,19 @@ def check_fix(
     if not attempts:
         return first, FixOutcome("check stopped before the corrected cell ran", mark=UNCHECKED)
     tries = len(attempts)
+    where = CheckOutcome(examples=0, passed=0, isolation=isolation).isolation_footer
+    where = f" · {where}" if where else ""
     good = next((result for result, problem in attempts if problem is None), None)
     if good is not None:
         how = f" after {tries - 1} more answer{'s' * (tries != 2)}" if tries > 1 else ""
-        return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}", verified=True,
-                                attempts=tries)
+        return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}{where}",
+                                verified=True, attempts=tries)
     usable = [(r, p) for r, p in attempts if accept(r.code) is None] or attempts
     best, why = usable[0]
     refused = accept(best.code)
     stop = "check stopped — " if stopped else ""
     return best, FixOutcome(
-        f"{stop}not verified: {_short(why or '')} — best attempt inserted, marked",
+        f"{stop}not verified: {_short(why or '')} — best attempt inserted, marked{where}",
         insert=not refused or not refused.startswith(NOT_A_FIX),
         mark=f"# qwen: not verified ({_short(why or '', 60)}) — review before use",
         attempts=tries)

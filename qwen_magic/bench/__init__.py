@@ -19,6 +19,7 @@ Sections (the JSON keys):
                   long each live-data hole's description is
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   examples        --check's example finder on real docstrings: recall and precision (no model)
+  check_isolation one passing --check run at each isolation level against the limited process
   check           the --check problem set: pass@1 plain vs checked, paired (only when named)
   fix             %qwen fix on 64 everyday failing cells, plain and --check, judged by running
                   the inserted cell (only when named)

@@ -7,6 +7,11 @@ both final answers are judged by the problem's hidden tests, which neither path 
 Reported per category and overall: pass@1 of each path, the problems ``--check`` fixed and
 those it broke, and the time it added.
 
+``check_isolation``: the run time of one passing check (a known-good function and its two
+examples, no model) at each isolation level of ``--check``, the median of
+``plan.isolation_runs`` runs each (levels interleaved round by round), next to the limited
+process alone — what the operating system's isolation adds (goal: at most +0.2 s).
+
 ``follow_up``: one conversation of ``%%qwen -c`` cells through the magic, the time to the
 first token of each turn against the length of the conversation so far. The conversation's
 start never changes, so each turn should read only its own new tokens.
@@ -15,16 +20,19 @@ start never changes, so each turn should read only its own new tokens.
 from __future__ import annotations
 
 import statistics
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..api import run
 from ..checked import CheckPolicy, check_and_repair
+from ..checking import Isolation, isolation_level
 from ..checking.examples import Example, extract_examples
 from ..checking.sandbox import run_examples
 from ..config import GenerationConfig
 from ..providers.base import GenerationRequest
+from .plan import rotated
 from .problems import CATEGORIES, Problem, load_problems
 
 Progress = Callable[[str], None]
@@ -112,6 +120,46 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+KNOWN_GOOD = "def add(a, b):\n    return a + b\n"
+KNOWN_GOOD_EXAMPLES = ">>> add(2, 3)\n5\nassert add(-1, 1) == 0\n"
+
+
+def check_isolation(bench: Any, progress: Progress) -> dict[str, Any]:
+    """One passing check's run time at each isolation level; the limited process is today's."""
+    examples = extract_examples(KNOWN_GOOD_EXAMPLES)
+    levels = list(Isolation)
+    seconds: dict[str, list[float]] = {level.value: [] for level in levels}
+    failed: dict[str, str] = {}
+    for round_ in range(bench.plan.isolation_runs):
+        for level in rotated(levels, round_):
+            if level.value in failed:
+                continue
+            started = time.perf_counter()
+            try:
+                run = run_examples(KNOWN_GOOD, examples, isolation=level)
+                problem = "" if run.ok else str(run.error or "an example failed")
+            except Exception as exc:  # a level this machine cannot provide
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
+                failed[level.value] = problem
+                continue
+            seconds[level.value].append(time.perf_counter() - started)
+    baseline = statistics.median(seconds["process"]) if seconds["process"] else None
+    rows: dict[str, Any] = {}
+    for level in levels:
+        times = seconds[level.value]
+        median = statistics.median(times) if times else None
+        rows[level.value] = {
+            "label": level.label, "runs": len(times), "median_s": median,
+            "over_process_s": None if median is None or baseline is None else median - baseline,
+            "error": failed.get(level.value)}
+        progress(f"check isolation {level.value}: "
+                 + (f"{median:.3f} s median" if median is not None else failed[level.value]))
+    machine = isolation_level()
+    return {"runs": bench.plan.isolation_runs, "levels": rows, "machine_level": machine.value,
+            "machine_over_process_s": rows[machine.value]["over_process_s"]}
+
+
 def follow_ups(bench: Any, progress: Progress) -> dict[str, Any]:
     """Time to first token of each ``%%qwen -c`` turn, against the conversation's length."""
     turns = []
@@ -137,4 +185,4 @@ def _slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return statistics.linear_regression(xs, ys).slope * 1000
 
 
-__all__ = ["check_problems", "follow_ups", "passes_hidden_tests", "problem_seed"]
+__all__ = ["check_isolation", "check_problems", "follow_ups", "passes_hidden_tests", "problem_seed"]

@@ -11,7 +11,8 @@ from ..options import CONTEXT_TOKENS
 
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
-            "live_data", "follow_up", "examples", "check", "fix", "remote_completion")
+            "live_data", "follow_up", "examples", "check_isolation", "check", "fix",
+            "remote_completion")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), ``fix`` asks %qwen fix on 64 cells twice (half an hour), and
 #: ``remote_completion`` starts a ``qwen-magic serve`` of its own (a second model in memory),
@@ -44,6 +45,7 @@ class Plan:
     completion_first: tuple[int, int] = (0, 0)
     follow_up_turns: int = 7  # %%qwen -c turns in one conversation (bench/checking.py)
     follow_up_tokens: int = 128
+    isolation_runs: int = 20  # passing checks per isolation level (bench/checking.py)
     check_problems: int | None = None  # problems per category (None: the whole set)
     check_categories: tuple[str, ...] = ("strings", "lists", "dicts", "math", "dates", "pandas")
     fix_splits: tuple[str, ...] = ("tune", "heldout")  # of the fix set (problems/fix.toml)
@@ -57,7 +59,7 @@ class Plan:
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
                    probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
                    edit_rounds=2, completion_single=4, completion_multi=4,
-                   follow_up_turns=3, follow_up_tokens=32, check_problems=1)
+                   follow_up_turns=3, follow_up_tokens=32, check_problems=1, isolation_runs=5)
 
     def rounds_for(self, section: str) -> int:
         chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)

@@ -79,6 +79,9 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
     growth = value_at(report, "follow_up", "last_over_first_follow_up")
     out["follow_up_ttft_growth"] = goal(growth, None if growth is None else growth <= 1.5,
                                         "last follow-up / first <= 1.5")
+    added = value_at(report, "check_isolation", "machine_over_process_s")
+    out["check_isolation_added_s"] = goal(added, None if added is None else added <= 0.2,
+                                          "<= +0.2 s over the limited process")
     checked = value_at(report, "check", "all")
     gain = None if checked is None else checked["checked_pass_at_1"] - checked["plain_pass_at_1"]
     out["check_pass_at_1_gain"] = goal(gain, None if gain is None else gain >= 0.10,
@@ -224,6 +227,13 @@ def format_table(report: dict[str, Any]) -> str:
                      f"({row['examples_matched']}/{row['examples_read']}), precision "
                      f"{num(row['precision'])} ({row['false_examples']} false); none found in "
                      f"{row['none_found_where_some_read']}/{row['docstrings_with_examples']}")
+    isolation = report.get("check_isolation")
+    if isolation:
+        lines.append(f"--check isolation: one passing check, median of {isolation['runs']} runs "
+                     f"(this machine: {isolation['machine_level']})")
+        for name, row in isolation["levels"].items():
+            lines.append(f"  {name:<10} " + (f"{row['median_s']:.3f} s (+{num(row['over_process_s'], 3)} s)"
+                                              if row["median_s"] is not None else row["error"]))
         lines.append("")
     check = report.get("check")
     if check:

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import GenerationConfig, ModelConfig
 from ..providers import engine_hooks
 from ..providers.base import GenerationRequest, Provider
-from .checking import check_problems, follow_ups
+from .checking import check_isolation, check_problems, follow_ups
 from .completion import completion
 from .extraction import examples_section
 from .fixes import fix_section
@@ -304,5 +304,6 @@ SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "short": short_requests, "shared_prefix": shared_prefix, "deterministic": deterministic,
     "alternating": alternating, "edits": edits, "completion": completion,
     "live_data": live_data, "follow_up": follow_ups, "examples": examples_section,
-    "check": check_problems, "fix": fix_section, "remote_completion": first_ghost_text,
+    "check_isolation": check_isolation, "check": check_problems, "fix": fix_section,
+    "remote_completion": first_ghost_text,
 }

@@ -98,21 +98,33 @@ def cap(which: int, soft: int, hard: int | None = None) -> None:
 
 
 def tasks_of_user(uid: int) -> int | None:
-    """Processes and threads of ``uid`` visible in /proc (None without /proc: not Linux)."""
+    """Processes and threads of ``uid`` in this PID namespace, as visible in /proc (None
+    without /proc: not Linux). Where /proc is the machine's (no private filesystem), tasks
+    outside this namespace are told apart by the depth of their NSpid line: since Linux
+    5.14 the kernel counts RLIMIT_NPROC per user namespace, so they do not count here."""
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return None
+    own_depth = len(status_fields("self").get("NSpid", "").split())
     count = 0
     for pid in pids:
+        fields = status_fields(pid)
         try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-            if int(fields["Uid"].split()[0]) == uid:
+            if (int(fields["Uid"].split()[0]) == uid
+                    and len(fields.get("NSpid", "").split()) == own_depth):
                 count += int(fields["Threads"])
-        except (OSError, KeyError, ValueError, IndexError):
+        except (KeyError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to read
     return count
+
+
+def status_fields(pid: str) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            return dict(line.split(":", 1) for line in status if ":" in line)
+    except (OSError, ValueError):
+        return {}
 
 
 def add_site_dirs(site_dirs: list[str]) -> None:

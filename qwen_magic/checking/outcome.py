@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qwen_magic.checking.isolation import Isolation
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -16,13 +18,27 @@ class CheckOutcome:
     failure: str = ""  # the inserted answer's first failure, one line
     interrupted: bool = False  # Ctrl-C or Stop ended the checking early
     seconds: float = 0.0  # spent after the first answer: runs, repairs, candidates
+    isolation: str = ""  # the Isolation level the inserted answer's run had ("" if none ran)
 
     @property
     def verified(self) -> bool:
         return self.examples > 0 and self.passed == self.examples
 
     def line(self) -> str:
-        """``checked: 3/3 examples pass after 1 repair`` — the cell's one line about it."""
+        """``checked: 3/3 examples pass after 1 repair · isolated: namespaces`` — the cell's
+        one line about it, with how isolated the run was (docs/checking.md)."""
+        return self._verdict() + (f" · {self.isolation_footer}" if self.isolation_footer else "")
+
+    @property
+    def isolation_footer(self) -> str:
+        """``isolated: namespaces`` / ``partly isolated: namespaces`` / ``limited process
+        only``; "" when no run is known."""
+        try:
+            return Isolation(self.isolation).footer if self.isolation else ""
+        except ValueError:
+            return ""
+
+    def _verdict(self) -> str:
         if not self.examples:
             return f"could not verify: {self.failure or 'no examples in the request'}"
         score = f"{self.passed}/{self.examples}"

@@ -1,49 +1,60 @@
 """Run generated code against examples in a separate, limited, short-lived Python process.
 
 Never in the user's kernel: the code is the model's, the kernel holds the user's work. What
-this isolates and what it does not is in docs/checking.md; in short, it bounds runaway code
-(time, CPU, memory, processes, file size), keeps it out of the kernel's process, namespace and
-environment, and gives it a scratch directory. It is not a security sandbox.
+this isolates and what it does not is in docs/checking.md. Two layers:
 
-The child (``_child.py``, passed as text to ``python -I -S -c``) sets its own rlimits before
-anything of the user's runs, and reports on a file descriptor of its own. The parent starts
-it with ``subprocess.Popen`` — no ``preexec_fn``, which is unsafe in a kernel with threads —
-in a new session, and kills that whole process group when it finishes or runs out of time.
-When the kernel runs as root, which RLIMIT_NPROC does not bind, the child runs as ``nobody``.
+- The operating system's isolation (``isolation.py``), the strongest this machine allows:
+  Linux namespaces through bubblewrap or util-linux's ``unshare`` — no network, only its own
+  processes (all killed when the run ends), a filesystem of its own with the scratch folder
+  in a size-limited tmpfs — down to none at all (``limited process only``).
+- The limits the child (``_child.py``, passed as text to ``python -I -S -c``) sets on itself
+  before anything of the user's runs: time, CPU, memory, processes, file size, open files.
+
+The parent starts it with ``subprocess.Popen`` — no ``preexec_fn``, which is unsafe in a
+kernel with threads — in a new session, and kills that whole process group when it finishes
+or runs out of time. When the kernel runs as root, which RLIMIT_NPROC does not bind, the child
+runs as a uid of its own (``check_user.py``) whose every process is killed after the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
-import pwd
-import shutil
 import signal
 import site
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from qwen_magic.checking import isolation as isolation_
+from qwen_magic.checking.check_user import CheckUser, kill_all_processes, reserved_user
 from qwen_magic.checking.examples import Example
+from qwen_magic.checking.isolation import Isolation, IsolationUnavailableError
+from qwen_magic.checking.scratch import remove_entries_of, remove_tree
+from qwen_magic.checking.undumpable import kernel_hidden
 from qwen_magic.errors import QwenMagicError
 
 _CHILD_SOURCE = (Path(__file__).parent / "_child.py").read_text(encoding="utf-8")
-_CHILD_USER = "nobody"
 _RESULTS_LIMIT = 4 << 20  # bytes of the child's report read back
 _STDERR_TAIL = 4096  # bytes of the child's stderr kept, for the last line of a crash
 _GONE_TIMEOUT_S = 2.0  # how long to wait for a killed process group to disappear
+# Where a child without a private filesystem may leave files, swept as root (its uid is
+# the check's own, so whatever it owns there is the check's).
+_SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 class CheckUnavailableError(QwenMagicError):
-    """The check cannot run here (no POSIX, no ``nobody`` user, or an interpreter it cannot run)."""
+    """The check cannot run here (no POSIX, no free check user, or an interpreter it cannot run)."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +72,13 @@ class Limits:
     processes: int = 32
     file_mb: int = 16  # the largest file the code may write (RLIMIT_FSIZE)
     open_files: int = 256  # RLIMIT_NOFILE
+    # With a private filesystem: the size of the tmpfs over /tmp (the scratch folder and
+    # $HOME are in it) and of the one over /dev/shm; RAM, freed when the run ends.
+    disk_mb: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("wall_s", "cpu_s", "memory_mb", "processes", "file_mb", "open_files"):
+        for name in ("wall_s", "cpu_s", "memory_mb", "processes", "file_mb", "open_files",
+                     "disk_mb"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Limits.{name} must be positive, not {getattr(self, name)!r}")
 
@@ -82,10 +97,12 @@ class CheckRun:
     results: tuple[ExampleResult, ...]
     # One line when the code itself could not run or the run was cut short: "SyntaxError:
     # invalid syntax (line 3)", "ZeroDivisionError: division by zero (line 5)", "timed out
-    # after 10 s while running >>> f(2)  →  4", "exited with status 3", …
+    # after 10 s while running >>> f(2)  →  4", "exited with status 3", …; or "could not
+    # verify: …" when the child's report could not be read.
     error: str | None
     seconds: float
     not_run: tuple[Example, ...] = ()  # the examples after the point where the run stopped
+    isolation: str = ""  # the Isolation level's value it ran at ("bubblewrap", … "process")
 
     @property
     def passed(self) -> int:
@@ -101,29 +118,49 @@ class CheckRun:
 
 
 def run_examples(code: str, examples: Sequence[Example], limits: Limits = Limits(), *,
-                 python: str | None = None) -> CheckRun:
+                 python: str | None = None, isolation: Isolation | str | None = None) -> CheckRun:
     """Run ``code`` as a fresh main module in a child process, then each example against it.
 
-    ``python`` is the interpreter for the child; by default the kernel's own, or — when the
-    kernel is root and ``nobody`` cannot run that one — a system Python of the same version
-    that it can, with the kernel's site-packages. Raises CheckUnavailableError when there is none.
+    ``isolation`` forces a level (else $QWEN_MAGIC_CHECK_ISOLATION, else the strongest this
+    machine provides: :func:`isolation_level`). ``python`` is the interpreter for the child; by
+    default the kernel's own, or — when the kernel is root and the check's user cannot run
+    that one — a system Python of the same version that it can, with the kernel's
+    site-packages. Raises CheckUnavailableError when there is none, or when a forced level
+    cannot be set up here.
     """
     if os.name != "posix":
         raise CheckUnavailableError("--check needs Linux or another POSIX system (it uses rlimits).")
+    level = _level(isolation)
     examples = tuple(examples)
-    user = _child_user()
+    with _child_user() as user:
+        return _run(code, examples, limits, python, level, user)
+
+
+def _level(isolation: Isolation | str | None) -> Isolation:
+    try:
+        if isinstance(isolation, str):
+            return Isolation.named(isolation)
+        return isolation or isolation_level()
+    except IsolationUnavailableError as exc:
+        raise CheckUnavailableError(str(exc)) from None
+
+
+def _run(code: str, examples: tuple[Example, ...], limits: Limits, python: str | None,
+         level: Isolation, user: CheckUser | None) -> CheckRun:
     site_dirs = tuple(d for d in site.getsitepackages() if os.path.isdir(d))
     python = _choose_python(python, user, site_dirs)
-
     started = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="qwen-check-")
+    fs = (isolation_.filesystem(python, site_dirs, limits.disk_mb)
+          if level.private_filesystem else None)
+    workdir = None if fs else tempfile.mkdtemp(prefix="qwen-check-")
+    scratch = fs.scratch if fs else str(workdir)
     try:
-        if user is not None:
-            os.chown(workdir, user.pw_uid, user.pw_gid)
+        if workdir is not None and user is not None:
+            os.chown(workdir, user.uid, user.gid)
         with tempfile.TemporaryFile() as job, tempfile.TemporaryFile() as results, \
-                tempfile.TemporaryFile() as stderr:
+                tempfile.TemporaryFile() as stderr, tempfile.TemporaryFile() as status:
             # Anonymous files, not pipes: nothing can block on a full pipe, the parent only
-            # waits, and the child (as nobody) reaches them through the descriptors alone.
+            # waits, and the child (as another user) reaches them through the descriptors.
             job.write(json.dumps({
                 "code": code,
                 "examples": [{"source": e.source, "expected": e.expected} for e in examples],
@@ -131,21 +168,133 @@ def run_examples(code: str, examples: Sequence[Example], limits: Limits = Limits
                 "results_fd": results.fileno(),
             }).encode("utf-8"))
             job.seek(0)
-            process = subprocess.Popen(
-                [python, "-I", "-S", "-c", _CHILD_SOURCE],
-                stdin=job, stdout=subprocess.DEVNULL, stderr=stderr, cwd=workdir,
-                env=_environment(workdir), start_new_session=True, close_fds=True,
-                pass_fds=(results.fileno(),), **_as_user(user))
             try:
-                finished = _wait_unreaped(process, limits.wall_s)
-            finally:  # a timeout, a normal end, or the user interrupting the kernel
-                _kill_group(process)
-            records = _read_records(results)
+                argv = isolation_.command(level, [python, "-I", "-S", "-c", _CHILD_SOURCE],
+                                          status_fd=status.fileno(), scratch=scratch, fs=fs)
+            except IsolationUnavailableError as exc:
+                raise CheckUnavailableError(str(exc)) from None
+            passed_fds = (results.fileno(), status.fileno()) if level.namespaces else (results.fileno(),)
+            # A child of the kernel's own user that sees the machine's /proc could read the
+            # kernel's environment and memory there: not while the kernel is non-dumpable.
+            with kernel_hidden(user is None and not level.private_filesystem
+                               and os.geteuid() != 0):
+                process = subprocess.Popen(
+                    argv, stdin=job, stdout=subprocess.DEVNULL, stderr=stderr,
+                    cwd=workdir or "/", env=_environment(scratch), start_new_session=True,
+                    close_fds=True, pass_fds=passed_fds, **_as_user(user))
+                try:
+                    finished = _wait_unreaped(process, limits.wall_s)
+                finally:  # a timeout, a normal end, or the user interrupting the kernel
+                    _kill_group(process)
+                    if user is not None:  # what left the group (setsid) is still its uid's
+                        kill_all_processes(user)
+            end = _read_status(status) if level.namespaces else {}
+            records, unreadable = _read_records(results)
             stderr_tail = _tail(stderr)
     finally:
-        _remove_tree(workdir)
-    return _outcome(examples, records, process.returncode, finished, stderr_tail, limits,
-                    time.monotonic() - started)
+        if workdir is not None:
+            remove_tree(workdir)
+        if user is not None and not level.private_filesystem:
+            remove_entries_of(user.uid, _SHARED_WRITABLE)
+    if "setup" in end:
+        raise CheckUnavailableError(
+            f"--check could not set up its isolation ({level.value}): {end['setup']}; "
+            f"set {isolation_.ENVIRONMENT_VARIABLE}=process to run without it.")
+    returncode = process.returncode or 0  # the init's end says more than its wrapper's
+    with contextlib.suppress(TypeError, ValueError):
+        if "signal" in end:
+            returncode = -int(end["signal"])
+        elif "exit" in end:
+            returncode = int(end["exit"])
+    seconds = time.monotonic() - started
+    if unreadable:
+        return CheckRun((), f"could not verify: {unreadable}", round(seconds, 3), examples,
+                        isolation=level.value)
+    try:
+        run = _outcome(examples, records, returncode, finished, stderr_tail, limits, seconds)
+    except Exception as exc:  # records shaped to break the reading (deep nesting, …)
+        return CheckRun((), f"could not verify: the check's report was unusable "
+                        f"({type(exc).__name__})", round(seconds, 3), examples,
+                        isolation=level.value)
+    return dataclasses.replace(run, isolation=level.value)
+
+
+# -- which isolation this machine gets ------------------------------------------------------
+
+_detected: Isolation | None = None
+_detecting = threading.Lock()
+
+
+def isolation_level() -> Isolation:
+    """The level checks run at here: $QWEN_MAGIC_CHECK_ISOLATION if set, else the strongest
+    level whose whole setup worked when tried, once per process (each try is a real check
+    of a probe that asserts the level's namespaces from inside; ~0.1 s)."""
+    global _detected
+    forced = isolation_.forced_level()
+    if forced is not None:
+        return forced
+    with _detecting:
+        if _detected is None:
+            _detected = next((level for level in isolation_.STRONGEST_FIRST
+                              if level is Isolation.PROCESS or _works(level)), Isolation.PROCESS)
+        return _detected
+
+
+def isolation_label() -> str:
+    """``isolated: namespaces (bubblewrap)`` … ``limited process only``: for %qwen status."""
+    return isolation_level().label
+
+
+def _works(level: Isolation) -> bool:
+    code, examples = _probe(level)
+    try:
+        return run_examples(code, examples, Limits(wall_s=20), isolation=level).ok
+    except (QwenMagicError, OSError):
+        return False
+
+
+def _probe(level: Isolation) -> tuple[str, tuple[Example, ...]]:
+    """Code whose examples pass only inside ``level``'s namespaces: each namespace differs
+    from the kernel's, the child is neither root nor PID 1, and with a private filesystem
+    the kernel's process is not in its /proc and its scratch folder is in the tmpfs."""
+    def namespace(name: str) -> str:
+        try:
+            return os.readlink(f"/proc/self/ns/{name}")
+        except OSError:
+            return ""
+
+    names = ["user", "pid", "net", "ipc", "uts"] + (["mnt"] if level.private_filesystem else [])
+    outer = {name: namespace(name) for name in names}
+    code = ("import os\n"
+            "def inner(name):\n    return os.readlink(f'/proc/self/ns/{name}')\n"
+            f"OUTER = {outer!r}\n")
+    asserts = ["assert all(inner(n) != v for n, v in OUTER.items())",
+               f"assert os.getuid() == {isolation_.INSIDE_UID} and os.getpid() != 1"]
+    if level.private_filesystem:
+        asserts += [f"assert not os.path.exists('/proc/{os.getpid()}/environ') "
+                    f"or {os.getpid()} < 10",
+                    f"assert os.getcwd().startswith('{isolation_.SCRATCH_PARENT}/')",
+                    "assert os.statvfs('/tmp').f_blocks * os.statvfs('/tmp').f_frsize "
+                    "< 1 << 32"]
+    return code, tuple(Example(line, None) for line in asserts)
+
+
+# -- the child's process --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _child_user() -> Iterator[CheckUser | None]:
+    """The check's own uid when the kernel is root (root ignores RLIMIT_NPROC), else None: as we are."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    try:
+        with reserved_user() as user:
+            yield user
+    except QwenMagicError as exc:
+        if isinstance(exc, CheckUnavailableError):
+            raise
+        raise CheckUnavailableError(str(exc)) from None
 
 
 # -- the child's process --------------------------------------------------------------------
@@ -163,43 +312,28 @@ def _environment(workdir: str) -> dict[str, str]:
     }
 
 
-def _child_user() -> pwd.struct_passwd | None:
-    """``nobody`` when the kernel is root (root ignores RLIMIT_NPROC), else None: as we are."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        user = pwd.getpwnam(_CHILD_USER)
-    except KeyError:
-        raise CheckUnavailableError(
-            f"--check runs the code as user '{_CHILD_USER}' when the kernel runs as root, and "
-            f"this system has no such user; create it or run the kernel as another user.") from None
-    if user.pw_uid == 0:
-        raise CheckUnavailableError(f"--check: user '{_CHILD_USER}' is root here; it must not be.")
-    return user
-
-
-def _as_user(user: pwd.struct_passwd | None) -> dict[str, Any]:
+def _as_user(user: CheckUser | None) -> dict[str, Any]:
     # Popen applies these in C between fork and exec (no Python runs there), and drops the
     # supplementary groups too.
     if user is None:
         return {}
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    return {"user": user.uid, "group": user.gid, "extra_groups": []}
 
 
-def _choose_python(python: str | None, user: pwd.struct_passwd | None,
+def _choose_python(python: str | None, user: CheckUser | None,
                    site_dirs: tuple[str, ...]) -> str:
     if user is None:  # we run it as ourselves: whatever runs for us
         return python or sys.executable
     candidates = [python] if python else [sys.executable, *_same_version_pythons()]
-    problems = [(candidate, _problem_as_user(candidate, user.pw_uid, user.pw_gid, site_dirs))
+    problems = [(candidate, _problem_as_user(candidate, user.uid, user.gid, site_dirs))
                 for candidate in candidates]
     for candidate, problem in problems:
         if problem is None:
             return candidate
     first, problem = problems[0]
     raise CheckUnavailableError(
-        f"--check runs the code as user '{user.pw_name}' (the kernel runs as root), who cannot "
-        f"run {first}: {problem}{_blocking_directory_hint(first)}.")
+        f"--check runs the code as a user of its own ({user.name}; the kernel runs as root), "
+        f"who cannot run {first}: {problem}{_blocking_directory_hint(first)}.")
 
 
 def _same_version_pythons() -> list[str]:
@@ -304,34 +438,49 @@ def _group_runs(group: int) -> bool:
     return False
 
 
-def _remove_tree(path: str) -> None:
-    # The code may have left directories it made unwritable; open them up first (never
-    # through a symlink, which may point anywhere).
-    for root, dirs, _ in os.walk(path):
-        for name in dirs:
-            child = os.path.join(root, name)
-            try:
-                if stat.S_ISDIR(os.lstat(child).st_mode):
-                    os.chmod(child, 0o700)
-            except OSError:
-                pass
-    shutil.rmtree(path, ignore_errors=True)
-
-
 # -- the outcome ----------------------------------------------------------------------------
 
 
-def _read_records(results: IO[bytes]) -> list[dict[str, Any]]:
-    results.seek(0)
-    records = []
-    for line in results.read(_RESULTS_LIMIT).splitlines():
-        try:
+def _read_records(results: IO[bytes]) -> tuple[list[dict[str, Any]], str]:
+    """The child's records, and why they cannot be trusted ("" when they can).
+
+    The code can write to the results descriptor too, so anything may be there: a line
+    that is not a JSON object (but a torn last one: the child was killed mid-write), or
+    nested deep enough to break the parser, or more than is read back, means the report is
+    not the child's own and the run is "could not verify".
+    """
+    try:
+        results.seek(0)
+        data = results.read(_RESULTS_LIMIT + 1)
+        if len(data) > _RESULTS_LIMIT:
+            return [], f"the check's report was larger than {_RESULTS_LIMIT >> 20} MB"
+        lines = data.split(b"\n")
+        torn = lines.pop()  # after the last newline: empty, or a record cut short
+        records = []
+        for line in lines:
             record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line, or something the code wrote there
-        if isinstance(record, dict):
+            if not isinstance(record, dict):
+                raise ValueError("not a record")
             records.append(record)
-    return records
+        if torn:
+            with contextlib.suppress(Exception):
+                record = json.loads(torn)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records, ""
+    except Exception as exc:  # ValueError, RecursionError, MemoryError's kin, OSError
+        return [], f"the check's report was damaged ({type(exc).__name__}: something " \
+                   "other than the check wrote to it)"
+
+
+def _read_status(status: IO[bytes]) -> dict[str, Any]:
+    """How the init saw the child end: {"exit": n}, {"signal": n}, {"setup": why}, or {}."""
+    try:
+        status.seek(0)
+        end = json.loads(status.read(4096) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return end if isinstance(end, dict) else {}
 
 
 def _tail(stream: IO[bytes]) -> str:
@@ -386,4 +535,5 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-__all__ = ["CheckRun", "CheckUnavailableError", "ExampleResult", "Limits", "run_examples"]
+__all__ = ["CheckRun", "CheckUnavailableError", "ExampleResult", "Limits", "isolation_label",
+           "isolation_level", "run_examples"]

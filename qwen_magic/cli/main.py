@@ -121,6 +121,7 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
     import psutil
 
     from ..api import get_provider, model_search_path, provider_names
+    from ..checking import isolation_label
     from ..status import provider_status
 
     info: dict[str, Any] = {
@@ -134,6 +135,7 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
         "memory_available_mb": psutil.virtual_memory().available // 1024**2,
         "search_path": [str(p) for p in model_search_path(model_config.path)],
         "providers": list(provider_names()),
+        "check_isolation": isolation_label(),
     }
     try:
         from importlib.metadata import version

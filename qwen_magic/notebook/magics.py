@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import TraitError, default, validate
 
 from .. import api, session, settings
+from ..checking import isolation_label
 from ..errors import ConfigError, GenerationCancelled
 from ..fixing import Failure, fix_prompt
 from ..options import (
@@ -169,7 +170,11 @@ class QwenMagics(Magics, _OptionTraits):
         self._preload.wait(status)
 
     def status_info(self) -> dict[str, Any]:
-        return provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
+        info = provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
+        # How --check (and %qwen fix --check) would isolate the code it runs, found out once
+        # per kernel by trying (docs/checking.md).
+        info["check_isolation"] = isolation_label()
+        return info
 
     def _notice(self, message: str) -> None:
         print(message, file=sys.stderr)

@@ -13,10 +13,12 @@ import pytest
 from qwen_magic import api
 from qwen_magic.checked import CheckPolicy, check_and_repair, repair_request
 from qwen_magic.checking.examples import extract_examples
-from qwen_magic.checking.sandbox import run_examples
+from qwen_magic.checking.sandbox import isolation_level, run_examples
 from qwen_magic.config import GenerationConfig
 from qwen_magic.streaming import ListSink
 from tests.fakes import AnswersProvider
+
+ISOLATION = " · " + isolation_level().footer  # how the runs were isolated, on this machine
 
 REQUEST = """Write add(a, b) that returns the sum.
 
@@ -42,7 +44,7 @@ def checked(answers, *, request=REQUEST, **config):
 def test_an_answer_that_passes_is_kept_and_said_so():
     result, provider, sink = checked([RIGHT])
     assert len(provider.requests) == 1
-    assert result.check.verified and result.check.line() == "checked: 2/2 examples pass"
+    assert result.check.verified and result.check.line() == "checked: 2/2 examples pass" + ISOLATION
     assert "checked: 2/2 examples pass" in result.stats_line()
     assert result.cell_source() == result.code  # a verified answer carries no mark
     assert sink.statuses[0].startswith("checking the code against 2 examples")
@@ -53,7 +55,7 @@ def test_an_answer_that_passes_is_kept_and_said_so():
 def test_a_failing_answer_is_repaired_from_the_request_and_what_it_got_wrong():
     result, provider, _ = checked([WRONG, RIGHT])
     assert result.code.strip() == "def add(a, b):\n    return a + b"
-    assert result.check.line() == "checked: 2/2 examples pass after 1 repair"
+    assert result.check.line() == "checked: 2/2 examples pass after 1 repair" + ISOLATION
     repair = provider.requests[1]
     first = provider.requests[0]
     # The same turns (so the request's KV state is reused), the request first, then the note;
@@ -73,7 +75,8 @@ def test_after_the_repairs_fresh_answers_are_sampled_warmer_from_the_request():
     assert [m["role"] for m in candidate.messages] == ["system", "user"]
     assert candidate.config.temperature >= 0.7
     assert result.check.verified
-    assert result.check.line() == "checked: 2/2 examples pass after 2 repairs and 2 fresh answers"
+    assert result.check.line() == (
+        "checked: 2/2 examples pass after 2 repairs and 2 fresh answers" + ISOLATION)
 
 
 def test_when_nothing_passes_the_best_attempt_is_inserted_marked():
@@ -161,7 +164,7 @@ def test_a_check_cell_keeps_its_doctest_prompts_and_inserts_the_repaired_code(sh
     asked = shell.fake_provider.requests[0].messages[-1]["content"]
     assert ">>> add(2, 3)" in asked  # the model sees the examples as written
     result = shell.user_ns["_qwen"]
-    assert result.check.line() == "checked: 2/2 examples pass after 1 repair"
+    assert result.check.line() == "checked: 2/2 examples pass after 1 repair" + ISOLATION
     assert [c.strip() for c in shell.inserted] == [result.code.strip()]  # repaired, unmarked
     final = shell.display_pub.outputs[-1]["data"]["text/markdown"]
     assert "checked: 2/2 examples pass after 1 repair" in final

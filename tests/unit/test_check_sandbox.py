@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import resource
+import shutil
 import stat
 import textwrap
 import time
@@ -25,6 +26,7 @@ from qwen_magic.checking import (
     extract_examples,
     run_examples,
 )
+from qwen_magic.checking.check_user import CHECK_UID_BASE
 
 KERNEL_ONLY_NAME = "defined in the parent process"
 
@@ -202,7 +204,7 @@ def test_a_2_gb_allocation_is_a_memory_error_and_the_parent_is_unaffected():
 
 
 FORK_BOMB = """\
-    import os, time
+    import ctypes, os, time
     children, refused = 0, None
     for _ in range(200):  # bounded, whatever the limit
         try:
@@ -211,6 +213,7 @@ FORK_BOMB = """\
             refused = type(exc).__name__
             break
         if pid == 0:
+            ctypes.CDLL(None).prctl(15, b"qwen-fork-bomb", 0, 0, 0)  # PR_SET_NAME: found by it
             time.sleep(30)
             os._exit(0)
         children += 1
@@ -218,18 +221,15 @@ FORK_BOMB = """\
 
 
 def test_a_fork_bomb_hits_the_process_limit_and_nothing_of_it_survives():
-    check = run(FORK_BOMB, ">>> children, refused\n>>> os.getsid(0)\n", processes=20)
+    check = run(FORK_BOMB, ">>> children, refused\n", processes=20)
     assert check.error is None
     children, refused = eval(check.results[0].got)
     assert refused == "BlockingIOError" and children <= 20
-    session = int(check.results[1].got)
-    survivors = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getsid(process.pid) == session and process.info["status"] != psutil.STATUS_ZOMBIE:
-                survivors.append(process)  # (killed orphans wait as zombies until init reaps)
-        except (ProcessLookupError, PermissionError):
-            continue
+    survivors = []  # by name: its pids and sessions may be another PID namespace's
+    for process in psutil.process_iter(["name", "status"]):
+        if (process.info["name"] == "qwen-fork-bomb"
+                and process.info["status"] != psutil.STATUS_ZOMBIE):
+            survivors.append(process)  # (killed orphans wait as zombies until init reaps)
     assert survivors == []
 
 
@@ -321,18 +321,24 @@ def test_isolated_mode_yet_pandas_imports_under_the_limits():
     assert check.ok, check
 
 
-def test_the_child_runs_as_nobody_when_root_else_as_us():
-    check = run("import os\n", ">>> os.getuid(), os.geteuid(), os.getgid(), os.getgroups()\n")
+def test_the_child_runs_as_an_unprivileged_user_never_root():
+    ask = ">>> os.getuid(), os.geteuid(), os.getgid(), os.getgroups()\n"
+    # In a user namespace: uid/gid 1000 inside, whoever the kernel is.
+    for level in ("bubblewrap", "unshare", "userns")[0 if shutil.which("bwrap") else 1:]:
+        assert eval(run_examples("import os\n", extract_examples(ask), isolation=level)
+                    .results[0].got) == (1000, 1000, 1000, [])
+    # Without namespaces: a uid of the check's own when root (never nobody), else as us.
+    ids = eval(run_examples("import os\n", extract_examples(ask), isolation="process")
+               .results[0].got)
     if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        expected = (nobody.pw_uid, nobody.pw_uid, nobody.pw_gid, [])
-        assert eval(check.results[0].got) == expected
+        assert CHECK_UID_BASE <= ids[0] < CHECK_UID_BASE + 64
+        assert ids == (ids[0], ids[0], ids[0], []) and ids[0] != pwd.getpwnam("nobody").pw_uid
     else:
-        assert eval(check.results[0].got)[:3] == (os.getuid(), os.geteuid(), os.getgid())
+        assert ids[:3] == (os.getuid(), os.geteuid(), os.getgid())
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the child to nobody")
-def test_an_interpreter_nobody_cannot_run_is_a_clear_one_line_error(tmp_path):
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the child to a user of its own")
+def test_an_interpreter_the_check_user_cannot_run_is_a_clear_one_line_error(tmp_path):
     closed = tmp_path / "closed"
     closed.mkdir()
     (closed / "python").symlink_to(os.path.realpath(os.sys.executable))
@@ -340,7 +346,7 @@ def test_an_interpreter_nobody_cannot_run_is_a_clear_one_line_error(tmp_path):
     with pytest.raises(CheckUnavailableError) as caught:
         run_examples(DOUBLE, [], python=str(closed / "python"))
     message = str(caught.value)
-    assert "\n" not in message and "nobody" in message and "Permission denied" in message
+    assert "\n" not in message and "a user of its own" in message and "Permission denied" in message
     assert "is closed to other users" in message  # this one, or pytest's own /tmp/pytest-of-root
 
 

@@ -420,4 +420,4 @@ def test_a_check_cell_does_not_run_the_examples_in_a_variable(shell):
                           store_history=True).success
     asked = shell.fake_provider.requests[0].messages[-1]["content"]
     assert ">>> add(1, 1)" in asked
-    assert shell.user_ns["_qwen"].check.line() == "checked: 1/1 examples pass"
+    assert shell.user_ns["_qwen"].check.line().startswith("checked: 1/1 examples pass · ")

@@ -437,7 +437,7 @@ def _file_reads(tree: ast.AST, bound: set[str]) -> list[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        written = _dotted(node.func) or _shortened(ast.unparse(node.func))
+        written = dotted_name(node.func) or _shortened(ast.unparse(node.func))
         if isinstance(node.func, ast.Name):
             if node.func.id == "open" and "open" not in bound and _open_reads(node):
                 found.setdefault("open")
@@ -481,7 +481,7 @@ def _import_aliases(tree: ast.AST) -> dict[str, str]:
     return aliases
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted_name(node: ast.expr) -> str | None:
     """``pd.read_csv`` for an attribute chain on a name; None for anything else."""
     parts = []
     while isinstance(node, ast.Attribute):

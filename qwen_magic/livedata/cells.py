@@ -15,6 +15,8 @@ import keyword
 import re
 from collections.abc import Callable, Sequence
 
+from ..cell_scope import dotted_name
+
 Transform = Callable[[str], str]
 
 #: Attribute chains are kept up to this many parts: ``shoplib.load_orders``, ``a.b.c``.
@@ -109,16 +111,8 @@ def _names_of(node: ast.AST) -> list[str]:
 
 def _chain(node: ast.Attribute) -> str | None:
     """``a.b.c`` for an attribute chain that starts at a name; None for ``f().x``, ``d[k].x``."""
-    parts = [node.attr]
-    value = node.value
-    while isinstance(value, ast.Attribute):
-        parts.append(value.attr)
-        value = value.value
-    if not isinstance(value, ast.Name):
-        return None
-    parts.append(value.id)
-    parts.reverse()
-    return ".".join(parts[:CHAIN_PARTS])
+    dotted = dotted_name(node)
+    return None if dotted is None else ".".join(dotted.split(".")[:CHAIN_PARTS])
 
 
 def _scanned(source: str) -> tuple[str, ...]:

@@ -57,8 +57,8 @@ def fix_section(bench: Any, progress: Any) -> dict[str, Any]:
 def _one(shell: Any, case: FixCase, mode: str, inserted: list[str]) -> dict[str, Any]:
     shell.run_line_magic("reset", "-f")  # a fresh notebook state for each case
     if case.setup.strip():
-        shell.run_cell(case.setup, store_history=True, silent=True)
-    failed = shell.run_cell(case.cell, store_history=True, silent=True)
+        shell.run_cell(case.setup, store_history=True)
+    failed = shell.run_cell(case.cell, store_history=True)  # its traceback goes to the log
     inserted.clear()
     started = time.perf_counter()
     shell.run_cell("%qwen fix --check" if mode == "check" else "%qwen fix", store_history=False)

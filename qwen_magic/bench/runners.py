@@ -205,6 +205,9 @@ class RecordingPublisher:
     bundle for ZMQ. The latter is the notebook cost this benchmark means to include.
     """
 
+    #: IPython asks it while showing a traceback (a failing cell: the fix section's).
+    is_publishing = False
+
     def __init__(self) -> None:
         self.events: list[tuple[float, str]] = []
         self.bytes = 0

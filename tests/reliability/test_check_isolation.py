@@ -187,7 +187,7 @@ def test_a_setsid_daemon_is_gone_when_the_check_returns(level: str, token: str, 
 @pytest.mark.parametrize("level", LEVELS)
 def test_a_second_check_cannot_see_or_signal_the_first(level: str, token: str):
     # Its daemon outlives the first check's wait (it is killed at the end either way).
-    first_code = probe_code(token, "daemon(12)\n") + textwrap.dedent("""\
+    first_code = probe_code(token, "daemon(15)\n") + textwrap.dedent("""\
         def alive():
             for pid in (p for p in os.listdir('/proc') if p.isdigit()):
                 try:
@@ -198,9 +198,12 @@ def test_a_second_check_cannot_see_or_signal_the_first(level: str, token: str):
             return False
 
         def still_running():
-            # Up to 6 s for the second check to start and try its kill (a loaded machine is
+            deadline = time.monotonic() + 5.0
+            while not alive() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the daemon has not named itself yet
+            # Up to 8 s for the second check to start and try its kill (a loaded machine is
             # slow to start a process); gone sooner means it was killed.
-            deadline = time.monotonic() + 6.0
+            deadline = time.monotonic() + 8.0
             while time.monotonic() < deadline:
                 if not alive():
                     return False
@@ -228,15 +231,17 @@ def test_a_second_check_cannot_see_or_signal_the_first(level: str, token: str):
         """)
     first: list[CheckRun] = []
     thread = threading.Thread(target=lambda: first.append(
-        run(first_code, ">>> still_running()\nTrue\n", level)))
+        run(first_code, ">>> still_running()\nTrue\n", level, wall_s=30)))
     try:
         thread.start()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15  # a loaded machine starts the sandbox slowly
         while not named_processes(token) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert named_processes(token), "the first check's daemon did not start"
+        if not named_processes(token):
+            thread.join(timeout=40)
+            raise AssertionError(f"the first check's daemon did not start: {first}")
         seen, killed = value(run(second_code, ">>> hunt()\n", level))  # type: ignore[misc]
-        thread.join(timeout=20)
+        thread.join(timeout=40)
         promised = promises(level)
         assert (seen == 0) == promised["other checks invisible"]
         assert (killed == 0) == promised["other checks unsignalable"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CatalogEntry
-from .checked import Accept, check_and_repair, check_fix, unchecked_fix
+from .checked import Accept, check_and_repair, check_fix, unchecked_fix, until_a_fix
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
 from .errors import ConfigError
@@ -367,6 +367,10 @@ def fix_cell(
             finally:
                 say("")
         else:
+            try:
+                result = until_a_fix(result, messages, ask, accept, say=say)
+            finally:
+                say("")
             outcome = unchecked_fix(accept(result.code), not_checked)
         result = dataclasses.replace(result, fix=outcome)
     for sink in sinks:

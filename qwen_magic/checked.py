@@ -261,6 +261,30 @@ def check_fix(
 #: How ``accept`` starts its reason when there is nothing worth inserting (no code, or only
 #: the failed cell again), as opposed to a cell that is inserted marked.
 NOT_A_FIX = "not a fix:"
+def until_a_fix(first: GenerationResult, messages: list[dict[str, str]], ask: Ask,
+                accept: Accept, *, policy: CheckPolicy = CheckPolicy(),
+                say: Callable[[str], None] = lambda message: None) -> GenerationResult:
+    """``first``, or — when it is no fix at all (no code, or the failed cell again: a small
+    model often copies the cell it was shown) — a repair told so, then fresh answers, until
+    one is a fix or the policy's rounds are spent. Nothing is run: this is the plain
+    ``%qwen fix``; ``--check`` goes on to run the cell (:func:`check_fix`)."""
+    config = first.config or GenerationConfig()
+    warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
+    seed, result = config.seed or 0, first
+    for attempt in range(1, policy.repair_rounds + policy.candidates + 1):
+        problem = accept(result.code)
+        if problem is None or not problem.startswith(NOT_A_FIX):
+            break
+        say(f"{problem.removeprefix(NOT_A_FIX).strip()} — asking again ({attempt})…")
+        turns = with_fix_note(messages, problem.removeprefix(NOT_A_FIX).strip()) \
+            if attempt <= policy.repair_rounds else messages
+        current = ask(turns, warmer.replace(seed=(seed + attempt) % _SEEDS))
+        if _stopped(current):
+            break
+        result = current
+    return result
+
+
 def unchecked_fix(problem: str | None, not_checked: str = "") -> FixOutcome:
     """A corrected cell that was not run: inserted unless it is no fix at all, marked when
     ``accept`` found something wrong with it."""
@@ -287,4 +311,5 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 __all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "RunCell", "RunCheck", "check_and_repair",
-           "check_fix", "first_failure", "repair_request", "unchecked_fix", "with_fix_note"]
+           "check_fix", "first_failure", "repair_request", "unchecked_fix", "until_a_fix",
+           "with_fix_note"]

@@ -52,6 +52,18 @@ def test_an_answer_that_only_repeats_the_failed_cell_is_not_inserted(shell: Any)
     run(shell, "%qwen fix")
     assert shell.inserted == []
     assert "nothing inserted: it only repeats the failed cell" in footer(shell)
+    # It was told so and asked again (2 repairs, then 3 fresh answers) before giving up.
+    requests = shell.fake_provider.requests
+    assert len(requests) == 6 and "it only repeats the failed cell" in \
+        requests[1].messages[-1]["content"]
+
+
+def test_a_repeat_is_asked_again_and_the_next_fix_inserted(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing([f"```python\n{FAILED}```",
+                                      "```python\nimport math\nprint(math.sqrt(16))\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
 
 
 def test_fix_check_runs_a_self_contained_correction_and_says_so(shell: Any) -> None:

@@ -126,8 +126,7 @@ def context_text(cells: Sequence[str], live_data: str = "") -> str:
     the repository header is for several files. A header around one lone file is neither,
     and the model fills worse in it: on the bench's holes (no notebook context) it changed
     7 of 30 single-line answers, two into code that no longer parsed, and the bare prompt
-    scored higher on single- and
-    multi-line holes alike (docs/performance.md).
+    scored higher on single- and multi-line holes alike (docs/performance.md).
     """
     live_data = live_data.strip()
     if not cells and not live_data:

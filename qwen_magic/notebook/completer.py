@@ -419,6 +419,13 @@ class CompletionFrontEnds:
         return self._complete(request, cancel, on_text)
 
     def _prefill(self, cells: tuple[str, ...], prefix: str, cancel: threading.Event) -> None:
+        # Right after %load_ext the model is still loading: the labextension's first prefill
+        # (the notebook, sent once that cell ran) waits for it rather than being dropped
+        # (a prefill never starts a load itself; a completion or a cell still cancels it).
+        while getattr(self.magics, "loading", False) and not cancel.wait(0.1):
+            pass
+        if cancel.is_set():
+            return
         provider = self._provider()
         text = prefill_text(cells, self._context_chars(), prefix, self._live_data(provider))
         api.prefill(provider, text, cancel)

@@ -164,3 +164,20 @@ def test_a_bad_setting_is_one_line(shell):
     shell.run_line_magic("config", "QwenMagics.completion_variables = 'yes'")
     magics = shell.magics_manager.registry["QwenMagics"]
     assert magics.completion_variables is None  # refused, left as it was
+
+
+def test_a_prefill_sent_while_the_model_loads_waits_for_it(shell, entries):
+    """(Fake provider and a stand-in for %load_ext's background load.) The labextension sends
+    the notebook as soon as %load_ext ran: that read must not be dropped for the load."""
+    provider = use(shell, "here")
+    magics = shell.magics_manager.registry["QwenMagics"]
+    loading = threading.Event()
+    loading.set()
+    magics._preload = type("Loading", (), {"running": property(lambda _: loading.is_set())})()
+    service = front_ends(shell).service
+    service.handle({"type": "prefill", "id": 1, "cells": ["x = 1"]}, lambda _: None)
+    assert not service.wait_until_idle(0.3)  # still waiting for the load
+    assert provider.prefilled == []
+    loading.clear()  # loaded
+    assert service.wait_until_idle(5)
+    assert len(provider.prefilled) == 1 and "x = 1" in provider.prefilled[0]

@@ -204,33 +204,43 @@ FIRST_TYPED = ("result = summarize(fr", "ame, by=")
 
 
 def first_suggestion(config_lines: list[str], cells: list[str], progress: Progress,
-                     wait_s: float = 30.0) -> dict[str, Any]:
+                     wait_s: float = 30.0, opened_early: bool = True) -> dict[str, Any]:
     """The first ghost text of a session next to the next one, through a kernel's comm.
 
-    As JupyterLab does now: ``%load_ext`` runs, the labextension opens the comm after that
-    cell and sends the notebook as a prefill; the user starts typing ``wait_s`` later (a
-    read-ahead prefill per key press, then the debounce, then ``complete``). The next
-    suggestion: a few more keys typed, the same way.
+    As JupyterLab does now (``opened_early``): ``%load_ext`` runs, the labextension opens
+    the comm after that cell and sends the notebook as a prefill; the user starts typing
+    ``wait_s`` later (a read-ahead prefill per key press, then the debounce, then
+    ``complete``). The next suggestion: a few more keys typed, the same way. Without
+    ``opened_early``, as before: nothing reaches the kernel until the first ``complete``
+    (the comm opened then), and the read-ahead only from then on.
     """
-    progress("live data: first suggestion, starting a kernel")
+    how = "comm opened early" if opened_early else "comm opened at the first request"
+    progress(f"live data: first suggestion ({how})")
     client = CommClient(config_lines)  # %load_ext, then the comm opened
+    sent_so_far = [opened_early]
     try:
-        client.prefill(cells)  # what the labextension sends once that cell ran
+        if opened_early:
+            client.prefill(cells)  # what the labextension sends once that cell ran
         time.sleep(wait_s)
 
-        def typed(before: str, keys: str) -> float | None:
+        def typed(before: str, keys: str) -> Any:
             for end in range(1, len(keys) + 1):
-                client.prefill(cells, before + keys[:end])
+                if sent_so_far[0]:
+                    client.prefill(cells, before + keys[:end])
                 time.sleep(KEY_INTERVAL_S)
             time.sleep(DEBOUNCE_S)
-            return client.complete(before + keys, cells, 16).first_chunk_s
+            sent_so_far[0] = True
+            return client.complete(before + keys, cells, 16)
 
         first = typed("", FIRST_TYPED[0])
         following = typed(FIRST_TYPED[0], FIRST_TYPED[1])
     finally:
         client.close()
-    return {"wait_s": wait_s, "first_s": first, "next_s": following,
-            "first_over_next": first / following if first and following else None}
+    first_s, next_s = first.first_chunk_s, following.first_chunk_s
+    return {"wait_s": wait_s, "opened_early": opened_early, "first_s": first_s,
+            "next_s": next_s, "first_new_tokens": first.new_tokens,
+            "next_new_tokens": following.new_tokens,
+            "first_over_next": first_s / next_s if first_s and next_s else None}
 
 
 def live_data(bench: Any, progress: Progress) -> dict[str, Any]:

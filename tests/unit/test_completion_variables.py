@@ -181,3 +181,20 @@ def test_a_prefill_sent_while_the_model_loads_waits_for_it(shell, entries):
     loading.clear()  # loaded
     assert service.wait_until_idle(5)
     assert len(provider.prefilled) == 1 and "x = 1" in provider.prefilled[0]
+
+
+def test_terminal_ipython_describes_from_its_in_without_a_transform(shell, entries):
+    """(A stand-in for the terminal's key binding: its ``context_cells`` is ``In``.) The
+    terminal's inputs are already transformed; the kernel's own record is not used there."""
+    provider = use(shell, "here")
+    ends = front_ends(shell)
+    shell.user_ns["limits"] = {"upper_bound": 9}
+    ends.terminal = type("Terminal", (), {"context_cells": lambda self: ("print(limits)",),
+                                          "uninstall": lambda self: None})()
+    try:
+        ends._cell_finished(None)
+        assert "upper_bound" in ends.live_data
+        assert ends.service.wait_until_idle(5)  # the terminal's read ahead after a cell
+        assert "upper_bound" in provider.prefilled[-1]
+    finally:
+        ends.terminal = None

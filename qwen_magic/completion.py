@@ -12,13 +12,20 @@ the files before the one being edited::
     ...source of an earlier cell...
     <|file_sep|>cell_2.py
     ...
+    <|file_sep|>notebook_state.py
+    df: DataFrame  # columns: ... (the live values the cells use, when described)
     <|file_sep|>current.py
     <|fim_prefix|>{before the cursor}<|fim_suffix|>{after the cursor}<|fim_middle|>
 
-With no earlier cell (the first cell of a notebook, the terminal's first line) there is no
-repository, and the prompt is the model's file-level FIM layout: from ``<|fim_prefix|>`` on.
+With no earlier cell and no description (the first cell of a notebook, the terminal's first
+line) there is no repository, and the prompt is the model's file-level FIM layout: from
+``<|fim_prefix|>`` on.
 
-Everything up to ``<|fim_prefix|>`` changes only when a cell is added or changed, and the text
+The description of the live values (``CompletionRequest.live_data``, written by
+:mod:`qwen_magic.livedata` after each cell ran) is a file of its own after the cells: it
+changes only when a cell runs, as the cells do, so it belongs to the prompt's stable start.
+
+Everything up to ``<|fim_prefix|>`` changes only when a cell is added, changed or run, and the text
 before the cursor only grows as the user types, so the model's prefix cache reads just what
 changed — and background prefill reads both ahead of the request: the grown notebook after a
 cell ran, the typed text as it is typed (:func:`prefill_text`). The text after the cursor is
@@ -46,6 +53,8 @@ STOP_MARKERS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, REPO_NAME, FILE_SEP,
 #: Earlier cells are dropped this many at a time when over budget, so the start of the
 #: prompt (and with it the cached state of everything after it) changes rarely.
 CONTEXT_DROP_CELLS = 8
+#: The file that holds the live values' description in the repository layout.
+STATE_FILE = "notebook_state.py"
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,12 @@ class CompletionRequest:
     max_tokens: int = COMPLETION_MAX_TOKENS.default
     #: Budget for the earlier cells, in characters.
     context_chars: int = COMPLETION_CONTEXT_TOKENS.default * CHARS_PER_TOKEN
+    #: What the notebook's live values are (``df: DataFrame  # columns: …`` lines, from
+    #: :func:`qwen_magic.livedata.describe`); "" for none. Its own budget bounds it.
+    live_data: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("prefix", "suffix"):
+        for name in ("prefix", "suffix", "live_data"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be text, got {type(getattr(self, name)).__name__}.")
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) \
@@ -105,19 +117,23 @@ def select_context(cells: Sequence[str], budget_chars: int,
     return cells[start:]
 
 
-def context_text(cells: Sequence[str]) -> str:
-    """The stable part of the prompt: every earlier cell as a file of the "repository".
+def context_text(cells: Sequence[str], live_data: str = "") -> str:
+    """The stable part of the prompt: every earlier cell as a file of the "repository", then
+    the live values' description as :data:`STATE_FILE` (when there is one).
 
-    Nothing when there are no cells. Qwen2.5-Coder documents two FIM layouts: one file is the
-    bare ``<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>``, and the repository header is for
-    several files. A header around one lone file is neither, and the model fills worse in it:
-    on the bench's holes (no notebook context) it changed 7 of 30 single-line answers, two
-    into code that no longer parsed, and the bare prompt scored higher on single- and
-    multi-line holes alike (docs/performance.md).
+    Nothing when there are neither cells nor a description. Qwen2.5-Coder documents two
+    FIM layouts: one file is the bare ``<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>``, and
+    the repository header is for several files. A header around one lone file is neither,
+    and the model fills worse in it: on the bench's holes (no notebook context) it changed
+    7 of 30 single-line answers, two into code that no longer parsed, and the bare prompt
+    scored higher on single- and multi-line holes alike (docs/performance.md).
     """
-    if not cells:
+    live_data = live_data.strip()
+    if not cells and not live_data:
         return ""
     files = "".join(f"{FILE_SEP}cell_{i}.py\n{cell.rstrip()}\n" for i, cell in enumerate(cells, 1))
+    if live_data:
+        files += f"{FILE_SEP}{STATE_FILE}\n{live_data}\n"
     return f"{REPO_NAME}notebook\n{files}{FILE_SEP}current.py\n"
 
 
@@ -141,17 +157,20 @@ def prompt_prefix(prefix: str) -> str:
 def fim_prompt(request: CompletionRequest) -> str:
     """The whole prompt; read with special tokens on (the markers are single tokens)."""
     cells = select_context(request.context_cells, request.context_chars)
-    return (f"{context_text(cells)}{FIM_PREFIX}{prompt_prefix(request.prefix)}"
+    return (f"{context_text(cells, request.live_data)}{FIM_PREFIX}{prompt_prefix(request.prefix)}"
             f"{FIM_SUFFIX}{request.suffix}{FIM_MIDDLE}")
 
 
-def prefill_text(cells: Sequence[str], context_chars: int, prefix: str = "") -> str:
+def prefill_text(cells: Sequence[str], context_chars: int, prefix: str = "",
+                 live_data: str = "") -> str:
     """What background prefill reads: the prompt of the next completion up to the cursor.
 
     ``prefix`` is what the user has typed before the cursor so far: read as it is typed, the
     next completion has only the last keystrokes and its two FIM markers left to read.
+    ``live_data``: the description the next completion will carry (the same text).
     """
-    return context_text(select_context(cells, context_chars)) + FIM_PREFIX + prompt_prefix(prefix)
+    return (context_text(select_context(cells, context_chars), live_data) + FIM_PREFIX
+            + prompt_prefix(prefix))
 
 
 def _indent(line: str) -> int:

@@ -436,6 +436,14 @@ COMPLETION_MAX_TOKENS = Option("completion_max_tokens", int, 64, "most tokens in
 COMPLETION_CONTEXT_TOKENS = Option("completion_context_tokens", int, DEFAULT_CONTEXT_TOKENS,
                                    "token budget of the earlier cells a completion sees",
                                    low=0, high=32768, surfaces=("trait",))
+#: None is "auto": on for a provider that keeps the data on this machine, off for one that
+#: sends it to a server (names and column names are data: there it is opt-in).
+COMPLETION_VARIABLES = Option(
+    "completion_variables", bool, None, "tell completion what the notebook's live values are "
+    "(a DataFrame's columns, a dict's keys, a function's signature), described after each "
+    "cell ran without running your code; None (the default): on for the local model, off for "
+    "a provider that sends data to a server unless set to True", nullable=True,
+    surfaces=("trait",))
 
 # -- the registry -----------------------------------------------------------------------------
 
@@ -446,7 +454,7 @@ ALL: tuple[Option, ...] = (
     *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, REMOTE_MODEL, MODEL_PATH, PRELOAD,
     CONTEXT, CONTEXT_TOKENS, CONTINUE, NO_INSERT, INSERT, OUT, FORMAT, NO_FOOTER, FOOTER,
     UPDATE_INTERVAL, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS,
-    COMPLETION_CONTEXT_TOKENS,
+    COMPLETION_CONTEXT_TOKENS, COMPLETION_VARIABLES,
 )
 OPTIONS: dict[str, Option] = {spec.name: spec for spec in ALL}
 

@@ -2,8 +2,10 @@
  * One kernel's completion comm (target `qwen_magic.completion`) and the completions
  * running over it.
  *
- * The comm is opened lazily, on the first completion asked of the kernel, and opened
- * again whenever it is gone: closed by the kernel, disposed by a kernel restart. A
+ * The comm is opened after each cell ran until it is open (so that the kernel reads the
+ * notebook ahead as soon as `%load_ext qwen_magic` ran, before the first completion is
+ * asked), on the first completion asked of the kernel, and again whenever it is gone:
+ * closed by the kernel, disposed by a kernel restart. A
  * kernel that has not loaded qwen_magic has no such target, and ipykernel closes the
  * comm at once: every completion then ends with nothing to show, and the kernel is
  * left alone until it has run a cell (`%load_ext qwen_magic`, say) or a while has
@@ -155,18 +157,32 @@ export class KernelChannel {
   }
 
   /**
-   * Let the kernel read ahead (see IPrefillMessage). Only over a comm that is already
-   * open: a kernel that never answered a completion is not asked to open one on every
-   * execution or key press.
+   * Let the kernel read ahead (see IPrefillMessage). Over a comm that is already open,
+   * or, with `open` (a cell has just run: it may have been `%load_ext qwen_magic`), over
+   * one opened for it: a kernel without qwen_magic closes it at once and is asked again
+   * only after its next cell, never on a key press.
    */
-  prefill(id: number, cells: string[], prefix?: string): void {
-    if (this._comm && !this._comm.isDisposed) {
-      const message: IPrefillMessage = { type: 'prefill', id, cells };
-      if (prefix !== undefined) {
-        message.prefix = prefix;
-      }
-      this._send(message);
+  prefill(id: number, cells: string[], prefix?: string, open = false): void {
+    const message: IPrefillMessage = { type: 'prefill', id, cells };
+    if (prefix !== undefined) {
+      message.prefix = prefix;
     }
+    if (this._comm && !this._comm.isDisposed) {
+      this._send(message);
+      return;
+    }
+    if (!open || this._isDisposed || this._kernel.isDisposed) {
+      return;
+    }
+    this._ranCellSinceClose = true; // the caller saw a cell run
+    if (!this._mayTry()) {
+      return;
+    }
+    void this._ensureComm().then(comm => {
+      if (comm) {
+        this._send(message);
+      }
+    });
   }
 
   /**

@@ -164,14 +164,15 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
 
   /**
    * A cell of `panel` ran: let its kernel prefill the context of the cell below (the code
-   * cells up to and including the one that ran).
+   * cells up to and including the one that ran), opening the comm if it is not open yet:
+   * the notebook is read ahead before the first completion is asked.
    */
   prefillAfter(panel: NotebookPanel, ran: object): void {
     const kernel = panel.sessionContext.session?.kernel;
-    const channel = kernel ? this._channels.get(kernel) : undefined;
-    if (!channel || channel.isDisposed) {
+    if (!this._enabled || !kernel || kernel.isDisposed) {
       return;
     }
+    const channel = this._channel(kernel);
     const cells: string[] = [];
     for (const cell of panel.content.widgets) {
       if (cell.model.type === 'code') {
@@ -181,7 +182,7 @@ export class QwenInlineProvider implements IInlineCompletionProvider {
         break;
       }
     }
-    channel.prefill(++this._lastId, cells);
+    channel.prefill(++this._lastId, cells, undefined, true);
   }
 
   /**

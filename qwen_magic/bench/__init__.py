@@ -15,8 +15,9 @@ Sections (the JSON keys):
                   their temperature-0 outputs match
   completion      fill-in-the-middle quality against a naive baseline (``per_hole`` too), and
                   the time to the first ghost text, called directly and through a kernel's comm
-  live_data       what describing the notebook's live values costs after a cell, and how
-                  long each live-data hole's description is
+  live_data       what describing the notebook's live values costs after a cell, how
+                  long each live-data hole's description is, the holes completed with and
+                  without it, and the first ghost text 30 s after %load_ext (a kernel's comm)
   follow_up       %%qwen -c turns: time to first token against the conversation's length
   examples        --check's example finder on real docstrings: recall and precision (no model)
   check_isolation one passing --check run at each isolation level against the limited process
@@ -37,7 +38,7 @@ Modules (each imports only modules listed before it):
   holes, comm_path       FIM holes from the stdlib; a kernel driven over the completion comm
   completion             the completion section (holes, comm_path, plan, prompts, stats)
   live_holes, live_data  holes that need live data (live_holes.toml); their section
-                         (machine, stats)
+                         (comm_path, completion, machine, stats)
   remote                 the remote_completion section (completion, stats)
   extraction             the examples section (data/docstrings.jsonl)
   scenarios              what each section asks (plan, prompts, runners, stats)

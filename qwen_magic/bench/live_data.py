@@ -10,10 +10,16 @@ user's own modules, classes and functions — plus a 100,000-row DataFrame and a
 cell is the only one read again) and describing them.
 
 Holes: :mod:`.live_holes`. Per hole, how long the description is (what the completion prompt
-grows by; the goal is that it never passes the budget). Completing the holes with and without
-the description — the model-driving loop — is not here yet: :func:`hole_prompts` gives each
-hole's cells, prefix, suffix and description for it, and ``live_holes.exact``,
-``live_holes.stops_at_the_suffix`` and ``live_holes.still_runs`` judge a completion.
+grows by; the goal is that it never passes the budget), and :func:`hole_completions`: each
+hole completed by the product twice, same model, same cells, with the description in the
+prompt (``completion_variables`` on) and without it, judged by ``live_holes.exact``,
+``stops_at_the_suffix`` and ``still_runs`` (the last in ``--check``'s sandbox). Goal: exact
+match +20 points or more.
+
+First suggestion (:func:`first_suggestion`): through a real kernel's comm, as JupyterLab
+drives it now — the comm opened and the notebook (>= 1,500 tokens) sent as a prefill once
+``%load_ext`` ran, the user starting to type 30 s later — the time to the first ghost text
+next to the next one's. Goal: first <= 1.5x next.
 """
 
 from __future__ import annotations
@@ -25,9 +31,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..api import complete_request
+from ..completion import CompletionRequest
 from ..livedata import BUDGET_CHARS, describe, names_used
 from ..livedata.cells import cell_names
-from .live_holes import LiveHole, describe_hole, live_namespace, load_live_holes
+from .comm_path import CommClient
+from .completion import DEBOUNCE_S, HOLE_MAX_TOKENS, KEY_INTERVAL_S, notebook_cells
+from .live_holes import (
+    LiveHole,
+    describe_hole,
+    exact,
+    live_namespace,
+    load_live_holes,
+    still_runs,
+    stops_at_the_suffix,
+)
 from .machine import loadavg
 from .stats import stats
 
@@ -134,6 +152,105 @@ def hole_descriptions(count: Callable[[str], int] | None = None) -> dict[str, An
             "answer_shown": sum(s["answer_shown"] for s in sizes), "per_hole": sizes}
 
 
+ARMS = ("with_variables", "without")
+
+
+def hole_completions(provider: Any, progress: Progress, judge_runs: bool = True,
+                     max_tokens: int = HOLE_MAX_TOKENS) -> dict[str, Any]:
+    """Each available hole completed with and without its description (same provider, same
+    cells, greedy), and the share of exact / stopped at the suffix / still runs per arm.
+
+    ``judge_runs``: run each completed notebook in the sandbox (``still_runs``; a few
+    seconds a hole on a busy machine).
+    """
+    per_hole: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="qwen-live-") as tmp:
+        prompts = list(hole_prompts(load_live_holes(), Path(tmp)))
+    for number, (hole, text) in enumerate(prompts, 1):
+        if number % 6 == 0:
+            progress(f"live data holes: {number}/{len(prompts)}")
+        entry: dict[str, Any] = {"hole": hole.id, "description_chars": len(text)}
+        for arm in ARMS:
+            request = CompletionRequest(hole.prefix, hole.suffix, context_cells=hole.cells,
+                                        max_tokens=max_tokens,
+                                        live_data=text if arm == "with_variables" else "")
+            started = time.perf_counter()
+            completed = complete_request(provider, request).text
+            took = time.perf_counter() - started
+            got: dict[str, Any] = {"text": completed, "exact": exact(hole, completed),
+                                   "stops_at_the_suffix": stops_at_the_suffix(hole, completed),
+                                   "seconds": round(took, 3)}
+            if judge_runs:
+                run = still_runs(hole, completed)
+                got["still_runs"] = run.ok
+                if not run.ok:
+                    got["error"] = (run.error or "")[-200:]
+            entry[arm] = got
+        per_hole.append(entry)
+    out: dict[str, Any] = {"holes": len(per_hole), "per_hole": per_hole}
+    for arm in ARMS:
+        row = [entry[arm] for entry in per_hole]
+        keys = ("exact", "stops_at_the_suffix") + (("still_runs",) if judge_runs else ())
+        out[arm] = {key: sum(bool(r[key]) for r in row) / len(row) if row else None
+                    for key in keys}
+    if per_hole:
+        out["exact_gain_points"] = 100 * (out["with_variables"]["exact"]
+                                          - out["without"]["exact"])
+    return out
+
+
+#: What the user types in the first-suggestion measurement: a new cell, key by key.
+FIRST_TYPED = ("result = summarize(fr", "ame, by=")
+
+
+def first_suggestion(config_lines: list[str], cells: list[str], progress: Progress,
+                     wait_s: float = 30.0, opened_early: bool = True) -> dict[str, Any]:
+    """The first ghost text of a session next to the next one, through a kernel's comm.
+
+    As JupyterLab does now (``opened_early``): ``%load_ext`` runs, the labextension opens
+    the comm after that cell and sends the notebook as a prefill; the user starts typing
+    ``wait_s`` later (a read-ahead prefill per key press, then the debounce, then
+    ``complete``). The next suggestion: a few more keys typed, the same way. Without
+    ``opened_early``, as before: nothing reaches the kernel until the first ``complete``
+    (the comm opened then), and the read-ahead only from then on.
+    """
+    how = "comm opened early" if opened_early else "comm opened at the first request"
+    progress(f"live data: first suggestion ({how})")
+    client = CommClient(config_lines)  # %load_ext, then the comm opened
+    sent_so_far = [opened_early]
+    try:
+        if opened_early:
+            client.prefill(cells)  # what the labextension sends once that cell ran
+        time.sleep(wait_s)
+
+        def typed(before: str, keys: str) -> Any:
+            for end in range(1, len(keys) + 1):
+                if sent_so_far[0]:
+                    client.prefill(cells, before + keys[:end])
+                time.sleep(KEY_INTERVAL_S)
+            time.sleep(DEBOUNCE_S)
+            sent_so_far[0] = True
+            return client.complete(before + keys, cells, 16)
+
+        first = typed("", FIRST_TYPED[0])
+        following = typed(FIRST_TYPED[0], FIRST_TYPED[1])
+    finally:
+        client.close()
+    first_s, next_s = first.first_chunk_s, following.first_chunk_s
+    return {"wait_s": wait_s, "opened_early": opened_early, "first_s": first_s,
+            "next_s": next_s, "first_new_tokens": first.new_tokens,
+            "next_new_tokens": following.new_tokens,
+            "first_over_next": first_s / next_s if first_s and next_s else None}
+
+
 def live_data(bench: Any, progress: Progress) -> dict[str, Any]:
     progress("live data: describing a notebook's values after each cell")
-    return {"describe_cost": describe_cost(), "holes": hole_descriptions(bench.count)}
+    out = {"describe_cost": describe_cost(), "holes": hole_descriptions(bench.count)}
+    progress("live data: completing the holes with and without the description")
+    out["completions"] = hole_completions(bench.provider, progress)
+    cells = notebook_cells(bench, max(bench.plan.context_tokens, 1500))
+    tokens = int(max(bench.plan.context_tokens, 1500) * 8 // 4)
+    out["first_suggestion"] = first_suggestion(
+        [f"%config QwenMagics.completion_context_tokens = {tokens}"], cells, progress)
+    out["first_suggestion"]["notebook_tokens"] = bench.count("\n\n".join(cells))
+    return out

@@ -76,6 +76,12 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
     out["live_data_describe_ms"] = goal(
         cost, None if cost is None else cost["median"] <= 5 and cost["max"] <= 20,
         "<= 5 median, <= 20 worst after a cell")
+    gain = value_at(report, "live_data", "completions", "exact_gain_points")
+    out["live_data_exact_gain"] = goal(gain, None if gain is None else gain >= 20,
+                                       ">= +20 points exact match with the live values")
+    ratio = value_at(report, "live_data", "first_suggestion", "first_over_next")
+    out["live_data_first_over_next"] = goal(ratio, None if ratio is None else ratio <= 1.5,
+                                            "first ghost text <= 1.5x the next")
     growth = value_at(report, "follow_up", "last_over_first_follow_up")
     out["follow_up_ttft_growth"] = goal(growth, None if growth is None else growth <= 1.5,
                                         "last follow-up / first <= 1.5")
@@ -210,6 +216,17 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"  each of {holes['described']} holes' "
                      f"description at most {holes['max_chars']} of {holes['budget_chars']} chars, "
                      f"its answer shown in {holes['answer_shown']}")
+        done = live.get("completions")
+        for arm in ("with_variables", "without") if done else ():
+            row = done[arm]
+            lines.append(f"  {done['holes']} holes {arm.replace('_', ' ')}: exact "
+                         f"{num(row['exact'])}, stops at the suffix "
+                         f"{num(row['stops_at_the_suffix'])}, still runs "
+                         f"{num(row.get('still_runs'))}")
+        first = live.get("first_suggestion")
+        if first:
+            lines.append(f"  first ghost text {num(first['first_s'])} s, the next "
+                         f"{num(first['next_s'])} s ({first['wait_s']:.0f} s after %load_ext)")
         lines.append("")
     follow = report.get("follow_up")
     if follow:

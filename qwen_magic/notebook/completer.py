@@ -21,6 +21,16 @@ completion makes a waiting prefill moot (its prompt holds all of it). The same w
 last of all and only once the user has used ``%%qwen --context`` in this kernel, the grown
 notebook as the next ``--context`` prompt starts (``magics.context_read_ahead``): the FIM and
 chat prompts share no prefix, and the model's prefix cache keeps both states.
+
+A completion the front end cancels while it runs (JupyterLab gave up waiting: the notebook's
+first read can take longer than its timeout) leaves its prompt up to the cursor to be read
+on as a prefill, unless a newer request came: the next request then finds it read instead
+of starting over.
+
+After each cell ran, :class:`CompletionFrontEnds` describes the live values the executed
+cells use (:mod:`qwen_magic.livedata`, when ``QwenMagics.completion_variables`` allows it)
+and every completion and prefill carries that text until the next cell ran: it is part of
+the prompt's stable start, never rebuilt while the user types.
 """
 
 from __future__ import annotations
@@ -30,12 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import api
+from .. import api, livedata
 from ..completion import Completion, CompletionRequest, prefill_text
 from ..errors import QwenMagicError
 from ..options import CHARS_PER_TOKEN, COMPLETION_CONTEXT_TOKENS, COMPLETION_MAX_TOKENS
 
 COMM_TARGET = "qwen_magic.completion"
+#: The executed cells whose names are looked up, newest kept (the description's budget is
+#: spent on the newest names long before).
+MAX_CELLS_READ = 200
 
 #: ``complete(request, cancel, on_text) -> Completion``; ``on_text`` gets each shown delta.
 CompleteFn = Callable[[CompletionRequest, threading.Event, Callable[[str], None]], Completion]
@@ -74,6 +87,8 @@ class CompletionService:
         self._read: _Job | None = None
         self._running: _Job | None = None
         self._cancel = threading.Event()
+        #: The running completion the front end cancelled: its prompt is read on after it.
+        self._read_on: _Job | None = None
         self._cell_running = False
         self._closed = False
         self._worker = threading.Thread(target=self._work, name="qwen-magic-completion", daemon=True)
@@ -125,6 +140,7 @@ class CompletionService:
         with self._lock:
             self._cell_running = True
             self._cancel.set()
+            self._read_on = None
             for job in (self._pending, self._prefill):
                 if job is not None and job.kind == "complete":
                     job.send({"type": "busy", "id": job.id})
@@ -172,6 +188,8 @@ class CompletionService:
                 self._pending = None
             elif self._running is not None and self._running.id == number:
                 self._cancel.set()
+                if self._running.kind == "complete":
+                    self._read_on = self._running
 
     def _next(self) -> _Job | None:
         with self._lock:
@@ -211,7 +229,21 @@ class CompletionService:
             finally:
                 with self._lock:
                     self._running = None
+                    self._queue_read_on(job)
                     self._lock.notify_all()
+
+    def _queue_read_on(self, job: _Job) -> None:
+        """After a completion the front end cancelled: read its prompt up to the cursor on,
+        as a prefill, unless something newer waits (its prompt holds that, or it is newer)."""
+        if self._read_on is not job:
+            return
+        self._read_on = None
+        request = job.request
+        if request is None or self._cell_running or self._closed \
+                or self._pending is not None or self._prefill is not None:
+            return
+        self._prefill = _Job("prefill", job.id, _ignore, cells=request.context_cells,
+                             prefix=request.prefix)
 
     def _run_completion(self, job: _Job, cancel: threading.Event) -> None:
         assert job.request is not None
@@ -238,11 +270,23 @@ class CompletionFrontEnds:
     terminal, where the kernel knows the history and the text being typed, the kernel itself
     prefills after a cell ran and as the user types (in JupyterLab the labextension asks for
     both). ``magics`` supplies the settings and the provider.
+
+    After each cell it describes the live values the cells that ran use (``live_data``), for
+    every completion and prefill until the next cell ran.
     """
 
     def __init__(self, shell: Any, magics: Any) -> None:
         self.shell, self.magics = shell, magics
         self.service = CompletionService(self._complete, self._prefill)
+        #: The live values' description as of the last cell that ran ("" for none).
+        self.live_data = ""
+        #: The cells that ran in this kernel, oldest first (the terminal reads its ``In``).
+        self._ran: list[str] = []
+        # The cells that ran before ``%load_ext`` (IPython's ``In``: already transformed,
+        # which the transform leaves as they are).
+        history = getattr(shell, "user_ns", {}).get("In", [])
+        self._ran.extend(cell for cell in history[-MAX_CELLS_READ:]
+                         if isinstance(cell, str) and cell.strip())
         self.terminal: Any = None
         self._comm_manager: Any = None
 
@@ -289,8 +333,9 @@ class CompletionFrontEnds:
     def _cell_started(self, *_: Any) -> None:
         self.service.cell_started()
 
-    def _cell_finished(self, *_: Any) -> None:
+    def _cell_finished(self, result: Any = None, *_: Any) -> None:
         self.service.cell_finished()
+        self._describe(result)
         if self.terminal is not None:
             self._read_ahead(self.terminal.context_cells(), "")
         if self.magics.context_used:
@@ -300,6 +345,42 @@ class CompletionFrontEnds:
                 read = None
             if read is not None:
                 self.service.read_when_idle(read)
+
+    def _describe(self, result: Any) -> None:
+        """Rebuild :attr:`live_data` from the cells that ran (never the one being typed:
+        its names change with every key, and the description must stay put meanwhile)."""
+        if self.terminal is not None:  # its ``In``: inputs already transformed
+            cells, transform = list(self.terminal.context_cells()), None
+        else:
+            source = getattr(getattr(result, "info", None), "raw_cell", None)
+            if isinstance(source, str) and source.strip():
+                self._ran.append(source)
+                del self._ran[:-MAX_CELLS_READ]
+            cells, transform = self._ran, getattr(self.shell, "transform_cell", None)
+        self.live_data = ""
+        if not self.magics.completion or not self._variables_on(None):
+            return
+        try:
+            self.live_data = livedata.describe(self.shell.user_ns,
+                                               livedata.names_used(cells, transform))
+        except Exception:  # noqa: BLE001 - only a help to completion: never the cell's error
+            self.live_data = ""
+
+    def _variables_on(self, provider: Any) -> bool:
+        """``completion_variables``: True or False as set; None (auto) is on unless the
+        provider sends what it is given to a server."""
+        setting = self.magics.completion_variables
+        if setting is not None:
+            return bool(setting)
+        try:
+            return not api.sends_data_away(provider if provider is not None else self._provider())
+        except QwenMagicError:  # no provider yet (a bad setting): the cell will say so
+            return False
+
+    def _live_data(self, provider: Any) -> str:
+        """The description, if the setting (checked now: turning it off is immediate)
+        lets it go to ``provider``."""
+        return self.live_data if self.live_data and self._variables_on(provider) else ""
 
     def _read_ahead(self, cells: tuple[str, ...], prefix: str) -> None:
         """The terminal's prefill: after a cell ran, and as the user types."""
@@ -311,12 +392,13 @@ class CompletionFrontEnds:
         """The magics' provider (``QwenMagics.provider``: the local model or a server)."""
         return self.magics.get_provider()
 
-    def _request(self, request: CompletionRequest) -> CompletionRequest:
-        """The kernel's settings win over what a front end asked for, when smaller."""
+    def _request(self, request: CompletionRequest, provider: Any) -> CompletionRequest:
+        """The kernel's settings win over what a front end asked for, when smaller; the
+        kernel adds what it knows of the live values."""
         return CompletionRequest(
             request.prefix, request.suffix, request.context_cells,
             max_tokens=min(request.max_tokens, self.magics.completion_max_tokens),
-            context_chars=self._context_chars(),
+            context_chars=self._context_chars(), live_data=self._live_data(provider),
         )
 
     def _context_chars(self) -> int:
@@ -327,7 +409,7 @@ class CompletionFrontEnds:
         provider = self._provider()
         if not api.can_complete(provider):  # no ghost text, never an error dialog
             return Completion("", "unavailable")
-        return api.complete_request(provider, self._request(request), cancel, on_text)
+        return api.complete_request(provider, self._request(request, provider), cancel, on_text)
 
     def _complete_now(self, request: CompletionRequest, cancel: threading.Event,
                       on_text: Callable[[str], None]) -> Completion:
@@ -337,7 +419,16 @@ class CompletionFrontEnds:
         return self._complete(request, cancel, on_text)
 
     def _prefill(self, cells: tuple[str, ...], prefix: str, cancel: threading.Event) -> None:
-        api.prefill(self._provider(), prefill_text(cells, self._context_chars(), prefix), cancel)
+        # Right after %load_ext the model is still loading: the labextension's first prefill
+        # (the notebook, sent once that cell ran) waits for it rather than being dropped
+        # (a prefill never starts a load itself; a completion or a cell still cancels it).
+        while getattr(self.magics, "loading", False) and not cancel.wait(0.1):
+            pass
+        if cancel.is_set():
+            return
+        provider = self._provider()
+        text = prefill_text(cells, self._context_chars(), prefix, self._live_data(provider))
+        api.prefill(provider, text, cancel)
 
 
 def _ignore(_: dict[str, Any]) -> None:

@@ -241,3 +241,43 @@ def test_other_reading_waits_for_completions_and_prefills_and_a_cell_cancels_it(
     release.set()
     assert service.wait_until_idle(5)
     assert order[-1] == "read to the end"
+
+
+def test_a_completion_the_front_end_gives_up_on_is_read_on_as_a_prefill(service, model):
+    """(Fake model.) JupyterLab stopped waiting (its timeout) and sent ``cancel``: the prompt up
+    to the cursor is read on in the background, so the next request does not start over —
+    unless a newer request came, whose prompt holds it."""
+    model.gate.clear()
+    inbox = Inbox()
+    service.handle(complete(1, prefix="total = ", cells=["a = 1"]), inbox)
+    assert model.started.wait(5)
+    service.handle({"type": "cancel", "id": 1}, inbox)
+    model.gate.set()
+    assert inbox.wait_for("done", 1)["finish_reason"] == "cancelled"
+    assert service.wait_until_idle(5)
+    assert model.prefilled == [(("a = 1",), "total = ")]
+    assert not any(m["id"] != 1 for m in inbox.messages)  # a read on has nobody to answer
+
+    model.gate.clear()
+    model.started.clear()
+    service.handle(complete(2, prefix="total = a", cells=["a = 1"]), inbox)
+    assert model.started.wait(5)
+    service.handle({"type": "cancel", "id": 2}, inbox)
+    service.handle(complete(3, prefix="total = a +", cells=["a = 1"]), inbox)  # typed on
+    model.gate.set()
+    assert inbox.wait_for("done", 3)["finish_reason"] == "stop"
+    assert service.wait_until_idle(5)
+    assert len(model.prefilled) == 1  # request 3's prompt held it all
+
+    # A cell that starts drops it as it drops everything else.
+    model.gate.clear()
+    model.started.clear()
+    service.handle(complete(4), inbox)
+    assert model.started.wait(5)
+    service.handle({"type": "cancel", "id": 4}, inbox)
+    service.cell_started()
+    model.gate.set()
+    assert inbox.wait_for("done", 4)["finish_reason"] == "cancelled"
+    service.cell_finished()
+    assert service.wait_until_idle(5)
+    assert len(model.prefilled) == 1

@@ -234,3 +234,27 @@ def test_indentation_the_user_typed_is_not_written_again() -> None:
 
 def test_a_line_being_written_never_continues_on_the_next_line() -> None:
     assert run("total = sum(", chars("\n    values)\n"))[1] == ""
+
+
+def test_the_live_values_are_a_file_between_the_cells_and_the_current_one() -> None:
+    live = "df: DataFrame  # columns: price: float64, city: object"
+    request = CompletionRequest('df[df["', '"]', context_cells=("import pandas as pd",),
+                                live_data=live)
+    prompt = fim_prompt(request)
+    assert prompt.startswith("<|repo_name|>notebook\n<|file_sep|>cell_1.py\nimport pandas as pd\n"
+                             f"<|file_sep|>notebook_state.py\n{live}\n<|file_sep|>current.py\n"
+                             f"{FIM_PREFIX}")
+    # The cells come first and stay first: the description only follows them.
+    assert prompt.startswith(context_text(("import pandas as pd",)).split("<|file_sep|>current")[0])
+    # Prefill reads the same start, description included.
+    assert prompt.startswith(prefill_text(request.context_cells, request.context_chars, "",
+                                          live))
+    assert not prompt.startswith(prefill_text(request.context_cells, request.context_chars))
+    # A description and no cell is still a repository of one data file and the current one.
+    alone = fim_prompt(CompletionRequest("x = ", live_data=live))
+    assert alone.startswith(f"<|repo_name|>notebook\n<|file_sep|>notebook_state.py\n{live}\n")
+    # Without a description the prompt is what it was.
+    assert fim_prompt(CompletionRequest("x = ", live_data="  ")) \
+        == f"{FIM_PREFIX}x = {FIM_SUFFIX}{FIM_MIDDLE}"
+    with pytest.raises(ConfigError, match="live_data must be text"):
+        CompletionRequest("x = ", live_data=None)  # type: ignore[arg-type]

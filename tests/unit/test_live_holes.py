@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from qwen_magic.bench import SECTIONS
-from qwen_magic.bench.live_data import describe_cost, hole_descriptions, live_data
+from qwen_magic.bench.live_data import describe_cost, hole_completions, hole_descriptions, live_data
 from qwen_magic.bench.live_holes import (
     LiveHole,
     describe_hole,
@@ -156,3 +156,39 @@ def test_the_cost_goal_is_judged_on_the_median_and_the_worst_after_a_cell():
     full["goals"] = goals(full)
     assert ("live data: describing 47 names after a cell of 240 takes 0.70 [0.40–17.00] ms"
             in format_table(full))
+
+
+class AnswersWithTheData:
+    """A FAKE completing provider: the hole's answer when the prompt carries the live values'
+    description, a plausible wrong name when it does not (what the model-driving loop
+    must tell apart; no model)."""
+
+    name = "answers-with-the-data"
+
+    def __init__(self) -> None:
+        self.by_prefix = {hole.prefix: hole for hole in HOLES}
+        self.live_seen: list[str] = []
+
+    def complete(self, request, cancel, on_text):
+        from qwen_magic.completion import Completion
+
+        hole = self.by_prefix[request.prefix]
+        assert request.context_cells == hole.cells  # same cells in both arms
+        self.live_seen.append(request.live_data)
+        text = hole.answer if request.live_data else "value_wrong"
+        return Completion(text, "stop")
+
+    def completion_problem(self, *, check: bool = False):
+        return None
+
+
+def test_the_holes_are_completed_with_and_without_the_description_and_judged():
+    provider = AnswersWithTheData()
+    out = hole_completions(provider, progress=lambda _: None, judge_runs=False)
+    assert out["holes"] == len(HOLES) and len(provider.live_seen) == 2 * len(HOLES)
+    assert sum(bool(text) for text in provider.live_seen) == len(HOLES)  # one arm each
+    assert out["with_variables"] == {"exact": 1.0, "stops_at_the_suffix": 1.0}
+    assert out["without"] == {"exact": 0.0, "stops_at_the_suffix": 0.0}
+    assert out["exact_gain_points"] == 100.0
+    report = {"live_data": {"completions": out}}
+    assert goals(report)["live_data_exact_gain"]["met"] is True

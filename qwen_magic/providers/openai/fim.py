@@ -14,6 +14,10 @@ Servers fill in the middle each their own way, so there is one strategy per way:
     llama-server's own ``POST /infill`` (at the server's root), with the earlier cells as
     ``input_extra``.
 
+Each carries the live values' description (``CompletionRequest.live_data``) where it carries
+the earlier cells: ``raw`` as the prompt's ``notebook_state.py`` file, ``suffix`` as a
+commented block before the text, ``infill`` as one more ``input_extra`` file.
+
 "auto" (the default; ``QWEN_MAGIC_FIM`` or ``%config QwenMagics.fim`` name one) finds out by
 asking, once per server, cheapest question first: ``raw`` is taken when a prompt of the three
 FIM markers costs the server at most four tokens (it parsed them as special tokens, so the
@@ -35,6 +39,7 @@ from ...completion import (
     FIM_MIDDLE,
     FIM_PREFIX,
     FIM_SUFFIX,
+    STATE_FILE,
     STOP_MARKERS,
     Completion,
     CompletionRequest,
@@ -81,13 +86,17 @@ def payload(strategy: str, model: str, request: CompletionRequest) -> tuple[str,
         # The earlier cells go before the text, as a file's start would (Ollama's template
         # puts prompt and suffix into the model's own FIM layout).
         before = "".join(f"# cell {i}\n{cell.rstrip()}\n\n" for i, cell in enumerate(cells, 1))
+        if request.live_data.strip():
+            before += f"# the notebook's live values\n{request.live_data.strip()}\n\n"
         return "/completions", {"model": model, "prompt": before + prompt_prefix(request.prefix),
                                 "suffix": request.suffix, "max_tokens": request.max_tokens,
                                 **greedy}
+    extra = [{"filename": f"cell_{i}.py", "text": cell.rstrip() + "\n"}
+             for i, cell in enumerate(cells, 1)]
+    if request.live_data.strip():
+        extra.append({"filename": STATE_FILE, "text": request.live_data.strip() + "\n"})
     return "infill", {"input_prefix": prompt_prefix(request.prefix),
-                      "input_suffix": request.suffix,
-                      "input_extra": [{"filename": f"cell_{i}.py", "text": cell.rstrip() + "\n"}
-                                      for i, cell in enumerate(cells, 1)],
+                      "input_suffix": request.suffix, "input_extra": extra,
                       "n_predict": request.max_tokens, "cache_prompt": True, **greedy}
 
 

@@ -155,3 +155,22 @@ def test_ghost_text_in_a_kernel_with_a_server_without_fim(serve, monkeypatch, ca
     finally:
         ip.run_line_magic("unload_ext", "qwen_magic")
         InteractiveShell.clear_instance()
+
+
+def test_every_strategy_carries_the_live_values_where_it_carries_the_cells():
+    """(No server: the request bodies themselves.)"""
+    live = "orders: DataFrame  # columns: sku: object, qty: int64"
+    request = CompletionRequest('orders["', '"]', context_cells=("import pandas as pd",),
+                                live_data=live)
+    _, raw = fim.payload("raw", "coder", request)
+    assert f"<|file_sep|>notebook_state.py\n{live}\n<|file_sep|>current.py\n" in raw["prompt"]
+    _, suffix = fim.payload("suffix", "coder", request)
+    assert suffix["prompt"].index("import pandas") < suffix["prompt"].index(live) \
+        < suffix["prompt"].index('orders["')
+    _, infill = fim.payload("infill", "coder", request)
+    assert infill["input_extra"][-1] == {"filename": "notebook_state.py", "text": live + "\n"}
+    # Without one, nothing of it.
+    plain = CompletionRequest('orders["', '"]', context_cells=("import pandas as pd",))
+    assert "notebook_state" not in fim.payload("raw", "coder", plain)[1]["prompt"]
+    assert len(fim.payload("infill", "coder", plain)[1]["input_extra"]) == 1
+    assert "live values" not in fim.payload("suffix", "coder", plain)[1]["prompt"]

@@ -70,7 +70,7 @@ bubblewrap:
 	scripts/ensure-bubblewrap.sh
 
 # QWEN_MAGIC_REQUIRE_BROWSER: a missing Chromium fails the run instead of skipping the browser tests.
-test: setup model browser bubblewrap
+test: setup model model-1.5b browser bubblewrap
 	QWEN_MAGIC_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test-browser: setup model browser

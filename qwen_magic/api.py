@@ -20,7 +20,7 @@ from .catalog import CatalogEntry
 from .checked import Accept, check_and_repair, check_fix, unchecked_fix, until_a_fix
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
-from .errors import ConfigError
+from .errors import ConfigError, QwenMagicError
 from .options import (
     CHARS_PER_TOKEN,
     COMPLETION_CONTEXT_TOKENS,
@@ -41,6 +41,7 @@ from .providers.base import (
     PromptRead,
     Provider,
     ReadsAhead,
+    ReportsStatus,
 )
 from .providers.registry import ProviderSettings
 from .result import GenerationResult
@@ -56,6 +57,7 @@ def get_provider(
     *,
     provider: str | None = None,
     base_url: str | None = None,
+    role: str = "chat",
 ) -> Provider:
     """The provider for one request; nothing is loaded or contacted here.
 
@@ -63,7 +65,8 @@ def get_provider(
     ``model``, a path, or the default model — or one that explains how to get it), "openai"
     (a server at ``base_url``, where ``model`` is the server's model name), or a plugin's.
     Unset, it is $QWEN_MAGIC_PROVIDER, except that an explicit ``base_url`` implies the
-    provider that reads one ("openai").
+    provider that reads one ("openai"). ``role="completion"`` asks for the provider that
+    completes as you type (the local one keeps that model in a context of its own).
     """
     if provider is not None:
         name = registry.entry(provider).name
@@ -71,7 +74,8 @@ def get_provider(
         name = registry.owner_of("base_url")
     else:
         name = registry.default_name()
-    return registry.create(name, ProviderSettings(model, model_config or ModelConfig(), base_url))
+    return registry.create(name, ProviderSettings(model, model_config or ModelConfig(), base_url,
+                                                  role))
 
 
 def provider_names() -> tuple[str, ...]:
@@ -590,6 +594,34 @@ def installed_model(entry: CatalogEntry) -> Path | None:
     from .providers.local.choose import installed_path
 
     return installed_path(entry)
+
+
+def model_file(provider: Provider) -> Path | None:
+    """The model file ``provider`` loads (or has loaded) in this process; None for any other."""
+    if not isinstance(provider, ReportsStatus):
+        return None
+    try:
+        local = provider.status().local
+    except QwenMagicError:
+        return None
+    return local.path if local is not None else None
+
+
+def default_completion_model(chat_model: Path | None) -> str | None:
+    """The catalog model that completes as you type when none is named: a base model when one
+    is installed (they fill in the middle better), else the smallest installed one — or None
+    when that is the chat model itself, which then completes in its own context as before."""
+    from .catalog import entries
+
+    installed = [(entry, path) for entry in entries() if "completion" in entry.roles
+                 and (path := installed_model(entry)) is not None]
+    if not installed:
+        return None
+    base = [pair for pair in installed if "chat" not in pair[0].roles]
+    entry, path = min(base or installed, key=lambda pair: pair[0].file_size)
+    if chat_model is not None and path.resolve() == chat_model.resolve():
+        return None
+    return str(path)
 
 
 def available_memory() -> int:

@@ -20,9 +20,11 @@ A leaf module: it imports only :mod:`.errors`, so every layer may read it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .speed_records import USABLE_TOK_S
 
 #: The mark of a figure nobody could check: ``pull`` reports the downloaded file's own value.
 UNVERIFIED = "unverified"
@@ -288,3 +290,29 @@ def too_big_message(entry: CatalogEntry, n_ctx: int, available: int) -> str | No
            else "no catalog model fits; close other programs")
     return (f"{entry.short} needs about {need / 1024**3:.1f} GB at n_ctx {n_ctx} but "
             f"{available / 1024**3:.1f} GB is free; {fix} (or use a smaller n_ctx).")
+
+
+def recommend(installed: Sequence[CatalogEntry], n_ctx: int, available: int,
+              speeds: Mapping[str, float]) -> tuple[CatalogEntry | None, str]:
+    """The chat model to use on this machine, and why — decided without loading any.
+
+    The biggest installed model that fits in ``available`` bytes at ``n_ctx`` and decoded at
+    ``USABLE_TOK_S`` or more in this machine's last bench record (``speeds``: tokens per second
+    by file name); with no record for any installed model, the biggest that fits, said so.
+    """
+    chat = sorted((e for e in installed if "chat" in e.roles and e.memory_needed(n_ctx) <= available),
+                  key=lambda e: e.file_size, reverse=True)
+    if not chat:
+        return None, "no installed chat model fits in the free memory"
+    measured = [e for e in chat if e.file in speeds]
+    if not measured:
+        return chat[0], ("the biggest installed model that fits in memory; this machine has no "
+                         "bench record yet (`qwen-magic bench --model NAME` makes one)")
+    usable = [e for e in measured if speeds[e.file] >= USABLE_TOK_S]
+    if not usable:
+        slowest = min(measured, key=lambda e: e.file_size)
+        return slowest, (f"none decoded at {USABLE_TOK_S:.0f} tok/s here; the smallest "
+                         f"measured ({speeds[slowest.file]:.1f} tok/s)")
+    best = usable[0]
+    return best, (f"the biggest installed model that fits in memory and decoded at "
+                  f"{speeds[best.file]:.1f} tok/s in this machine's last bench run")

@@ -373,9 +373,10 @@ class ModelConfig(_Checked):
 # -- the front ends' own switches --------------------------------------------------------------
 
 MODEL = Option(
-    "model", str, None, "the .gguf file (default: the search path, see `qwen-magic info`); "
-    "with --provider openai, the server's model name", nullable=True, metavar="MODEL",
-    surfaces=("api", "cli", "magic"))
+    "model", str, None, "the model: a catalog name (0.5b, 1.5b, ...: `qwen-magic models`) or "
+    "a .gguf file (default: the search path, see `qwen-magic info`); with --provider openai, "
+    "the server's model name", nullable=True, metavar="MODEL",
+    surfaces=("api", "cli", "magic", "trait"))
 # Which providers exist is the provider registry's to say (qwen_magic.providers.registry):
 # plugins add names, so the name is checked there, not by a fixed list of choices here.
 PROVIDER = Option(
@@ -393,7 +394,14 @@ REMOTE_MODEL = Option(
     "the only model the server lists)", nullable=True, surfaces=("trait",),
     environment=settings.remote_model)
 MODEL_PATH = Option("model_path", str, None, "path of the .gguf model (default: the search "
-                    "path)", nullable=True, surfaces=("trait",))
+                    "path); QwenMagics.model wins when both are set", nullable=True,
+                    surfaces=("trait",))
+COMPLETION_MODEL = Option(
+    "completion_model", str, None, "the model that completes code as you type: a catalog name "
+    "or a .gguf file (default: a base model when one is installed, else the smallest installed "
+    "one; the chat model itself when that is it). Kept in a context of its own, so a chat "
+    "answer never evicts the notebook's completion state", nullable=True,
+    surfaces=("trait",))
 PRELOAD = Option("preload", bool, True, "start loading the model in the background at "
                  "%load_ext", surfaces=("trait",))
 CONTEXT = Option("context", bool, False, "give the model earlier cells and your variables "
@@ -451,7 +459,8 @@ GENERATION: tuple[Option, ...] = options_of(GenerationConfig)
 MODEL_SETTINGS: tuple[Option, ...] = options_of(ModelConfig)
 #: Every option, in the order help texts list them.
 ALL: tuple[Option, ...] = (
-    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, REMOTE_MODEL, MODEL_PATH, PRELOAD,
+    *GENERATION, MODEL, *MODEL_SETTINGS, PROVIDER, BASE_URL, REMOTE_MODEL, MODEL_PATH,
+    COMPLETION_MODEL, PRELOAD,
     CONTEXT, CONTEXT_TOKENS, CONTINUE, NO_INSERT, INSERT, OUT, FORMAT, NO_FOOTER, FOOTER,
     UPDATE_INTERVAL, CODE_ONLY, NO_STATS, COMPLETION, COMPLETION_MAX_TOKENS,
     COMPLETION_CONTEXT_TOKENS, COMPLETION_VARIABLES,

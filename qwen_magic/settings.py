@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 PROVIDER_VARIABLE = "QWEN_MAGIC_PROVIDER"
 BASE_URL_VARIABLE = "QWEN_MAGIC_BASE_URL"
@@ -61,6 +62,13 @@ def fim_strategy(environ: Mapping[str, str] | None = None) -> str:
 def model_path(environ: Mapping[str, str] | None = None) -> str | None:
     """$QWEN_MAGIC_MODEL exactly as written (a path is not trimmed), or None when empty."""
     return _environ(environ).get(MODEL_VARIABLE) or None
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """qwen-magic's folder in the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``): the
+    downloaded models, the files' sha256, this machine's bench records."""
+    base = _environ(environ).get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qwen-magic"
 
 
 def api_key(environ: Mapping[str, str] | None = None) -> str | None:

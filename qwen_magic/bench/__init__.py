@@ -61,6 +61,7 @@ from typing import Any
 from ..api import get_provider, load_model
 from ..options import MODEL_SETTINGS, ModelConfig, add_flags, given, on
 from ..providers import engine_hooks
+from ..speed_records import SpeedRecord, remember, today
 from .extraction import main as examples_alone
 from .machine import loadavg, machine_info
 from .plan import DEFAULT_SECTIONS, SECTIONS, Plan
@@ -209,4 +210,14 @@ def run(plan: Plan, model_path: str, config: ModelConfig, *, sections: Collectio
         report["load"].update(load)
     report["machine"]["loadavg_end"] = loadavg()
     report["goals"] = goals(report)
+    _remember_speed(report, model_path, plan)
     return report
+
+
+def _remember_speed(report: dict[str, Any], model_path: str, plan: Plan) -> None:
+    """This machine's decode speed of the model, for `qwen-magic info` and `models`."""
+    api = report.get("short", {}).get("paths", {}).get("api", {})
+    decode = (api.get("decode_tok_s") or {}).get("median")
+    if decode:
+        remember(model_path, SpeedRecord(decode, (api.get("ttft_s") or {}).get("median"),
+                                         today(), plan == Plan.quick()))

@@ -152,7 +152,20 @@ def collect_info(model_config: ModelConfig) -> dict[str, Any]:
             problem = str(exc)
     if problem is not None:
         info["problem"] = problem
+    info["recommended_model"] = _recommendation(model_config)
     return info
+
+
+def _recommendation(model_config: ModelConfig) -> str:
+    """Which catalog model to use here, and why (no model is loaded to decide)."""
+    from ..api import available_memory, installed_model
+    from ..catalog import entries, recommend
+    from ..speed_records import read_records
+
+    installed = [entry for entry in entries() if installed_model(entry) is not None]
+    speeds = {name: record.decode_tok_s for name, record in read_records().items()}
+    entry, why = recommend(installed, model_config.n_ctx, available_memory(), speeds)
+    return f"{entry.short}: {why}" if entry is not None else why
 
 
 def _model_info(local: Any) -> dict[str, Any]:

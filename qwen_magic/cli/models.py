@@ -45,7 +45,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def catalog_rows(n_ctx: int, available: int) -> list[dict[str, Any]]:
     """One dict per catalog model, as ``qwen-magic models`` shows it."""
     from ..api import installed_model
+    from ..speed_records import read_records
 
+    speeds = read_records()
     rows = []
     for entry in entries():
         path = installed_model(entry)
@@ -66,6 +68,8 @@ def catalog_rows(n_ctx: int, available: int) -> list[dict[str, Any]]:
             "notes": entry.notes,
             "sources": _sources(entry),
             "installed": str(path) if path else None,
+            # This machine's decode speed, from its last `qwen-magic bench` of the file.
+            "decode_tok_s": speeds[entry.file].decode_tok_s if entry.file in speeds else None,
         })
     return rows
 
@@ -88,12 +92,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps({"n_ctx": n_ctx, "memory_available_mb": available // 1024**2,
                           "models": rows}, indent=2))
         return 0
-    header = ("NAME", "PARAMS", "FOR", "SIZE", f"MEMORY@{n_ctx}", "FITS", "LICENCE", "FIGURES",
-              "INSTALLED")
+    header = ("NAME", "PARAMS", "FOR", "SIZE", f"MEMORY@{n_ctx}", "FITS", "SPEED", "LICENCE",
+              "FIGURES", "INSTALLED")
     table = [header] + [(
         row["name"], row["parameters"], "+".join(row["roles"]),
         f"{'' if row['size_bytes'] else '~'}{row['size_mb']:,} MB", f"{row['memory_needed_mb']:,} MB",
-        "yes" if row["fits_now"] else "no", row["licence"].split(" (")[0], row["figures"],
+        "yes" if row["fits_now"] else "no",
+        f"{row['decode_tok_s']:.1f} tok/s" if row["decode_tok_s"] else "-",
+        row["licence"].split(" (")[0], row["figures"],
         row["installed"] or "-",
     ) for row in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header) - 1)]

@@ -389,8 +389,9 @@ class CompletionFrontEnds:
                                  "prefix": prefix}, _ignore)
 
     def _provider(self) -> Any:
-        """The magics' provider (``QwenMagics.provider``: the local model or a server)."""
-        return self.magics.get_provider()
+        """The magics' completion provider (``QwenMagics.provider``: the local model — or its
+        ``completion_model`` — or a server)."""
+        return self.magics.completion_provider()
 
     def _request(self, request: CompletionRequest, provider: Any) -> CompletionRequest:
         """The kernel's settings win over what a front end asked for, when smaller; the

@@ -130,8 +130,10 @@ class QwenMagics(Magics, _OptionTraits):
         return GenerationConfig(**traits).replace(**overrides)
 
     def model_config(self, path: str | None = None) -> ModelConfig:
+        """The model settings; the model is ``path`` (a cell's --model), else
+        ``QwenMagics.model``, else ``QwenMagics.model_path`` (the README's table)."""
         traits = {spec.name: getattr(self, spec.name) for spec in on("trait", MODEL_SETTINGS)}
-        return ModelConfig(path=path or self.model_path, **traits)
+        return ModelConfig(path=path or self.model or self.model_path, **traits)
 
     def get_provider(
         self, path: str | None = None, *, kind: str | None = None, base_url: str | None = None
@@ -145,9 +147,23 @@ class QwenMagics(Magics, _OptionTraits):
             kind = api.provider_entry_name(self.provider) if not base_url \
                 else api.provider_reading("base_url")
         if api.provider_reads(kind, "base_url"):  # a server: --model names its model
-            return api.get_provider(path or self.remote_model, self.model_config(), provider=kind,
-                                    base_url=base_url or self.base_url)
+            return api.get_provider(path or self.model or self.remote_model, self.model_config(),
+                                    provider=kind, base_url=base_url or self.base_url)
         return api.get_provider(model_config=self.model_config(path), provider=kind)
+
+    def completion_provider(self) -> Provider:
+        """The provider that completes code as you type: the chat provider, except that with
+        one that loads models here, ``QwenMagics.completion_model`` (default: a base or the
+        smallest installed model, when the chat model is another) in a context of its own."""
+        chat = self.get_provider()
+        if chat.name not in api.provider_names() \
+                or not api.provider_reads(chat.name, "completion_model"):
+            return chat  # a server's, a plugin's, or the one that says no model was found
+        named = self.completion_model or api.default_completion_model(api.model_file(chat))
+        if named is None:
+            return chat
+        return api.get_provider(model_config=self.model_config(named), provider=chat.name,
+                                role="completion")
 
     def start_preload(self) -> None:
         """Load the model in a background thread so %load_ext returns at once (a provider
@@ -170,7 +186,14 @@ class QwenMagics(Magics, _OptionTraits):
         self._preload.wait(status)
 
     def status_info(self) -> dict[str, Any]:
-        info = provider_status(self.get_provider(), loading=self.loading, check=True).as_dict()
+        provider = self.get_provider()
+        info = provider_status(provider, loading=self.loading, check=True).as_dict()
+        completion = self.completion_provider()
+        if completion is not provider:  # a model of its own completes as you type
+            about = provider_status(completion).as_dict()
+            state = "loaded" if about.get("loaded") else "not loaded yet"
+            memory = f", {about['memory_mb']:,} MB" if about.get("memory_mb") else ""
+            info["completion_model"] = f"{about.get('model')} ({state}{memory})"
         # How --check (and %qwen fix --check) would isolate the code it runs, found out once
         # per kernel by trying (docs/checking.md).
         info["check_isolation"] = isolation_label()

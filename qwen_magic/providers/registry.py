@@ -37,6 +37,9 @@ class ProviderSettings:
     model: str | None = None
     model_config: ModelConfig = field(default_factory=ModelConfig)
     base_url: str | None = None  # a server's URL (None: $QWEN_MAGIC_BASE_URL, then the default)
+    #: "chat", or "completion": a provider that loads models here keeps the completion model
+    #: apart (its own context), even on the same file. Others may ignore it.
+    role: str = "chat"
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ def load_plugin(name: str, where: str, load: Callable[[], object]) -> bool:
 def _local(provider_settings: ProviderSettings) -> Provider:
     from .local.entry import create_local
 
-    return create_local(provider_settings.model, provider_settings.model_config)
+    return create_local(provider_settings.model, provider_settings.model_config,
+                        provider_settings.role)
 
 
 def _openai(provider_settings: ProviderSettings) -> Provider:
@@ -164,7 +168,7 @@ def _normalize_url(url: str) -> str:
 
 register(ProviderEntry(
     "local", _local, "the GGUF model, loaded once into this process (llama-cpp-python)",
-    options=("model", "model_path", "n_ctx", "n_threads")))
+    options=("model", "model_path", "completion_model", "n_ctx", "n_threads")))
 register(ProviderEntry(
     "openai", _openai, "an OpenAI-compatible server: qwen-magic serve, llama-server, vLLM, "
     "Ollama (docs/remote-engines.md)", options=("base_url", "remote_model", "model"),

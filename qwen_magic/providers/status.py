@@ -24,6 +24,7 @@ class LocalModelStatus:
     n_threads: int
     load_seconds: float | None  # unrounded
     busy: bool  # a generation holds the model
+    memory_mb: int | None = None  # what it takes loaded (weights, context, buffers): estimated
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ProviderStatus:
                 "model": str(local.path), "size_mb": local.size_mb, "loaded": local.loaded,
                 "loading": local.loading, "n_ctx": local.n_ctx, "n_threads": local.n_threads,
                 "load_seconds": None if local.load_seconds is None else round(local.load_seconds, 2),
-                "busy": local.busy,
+                "busy": local.busy, "memory_mb": local.memory_mb,
             })
         elif remote is not None:
             if remote.endpoint is not None:

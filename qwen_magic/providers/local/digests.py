@@ -20,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ... import settings
+
 
 def cache_dir() -> Path:
-    """qwen-magic's folder in the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qwen-magic"
+    """qwen-magic's folder in the user's cache (:func:`qwen_magic.settings.cache_dir`)."""
+    return settings.cache_dir()
 
 
 def cache_file() -> Path:

@@ -14,22 +14,23 @@ from ..base import Provider
 from ..fallback import FallbackProvider
 from .models import GgufModelLoader
 
-_providers: dict[ModelConfig, Provider] = {}
+_providers: dict[tuple[ModelConfig, str], Provider] = {}
 _lock = threading.Lock()
 
 
-def create_local(model: str | None, model_config: ModelConfig) -> Provider:
-    """The provider of the GGUF at ``model`` (a path; None: the search path)."""
+def create_local(model: str | None, model_config: ModelConfig, role: str = "chat") -> Provider:
+    """The provider of the GGUF at ``model`` (a path or a catalog name; None: the search
+    path) for ``role``: "chat", or "completion" (its own context, even on the same file)."""
     config = model_config.replace(path=model)
     with _lock:
-        cached = _providers.get(config)
+        cached = _providers.get((config, role))
         if cached is None:
-            loader = GgufModelLoader(config)
+            loader = GgufModelLoader(config, role=role)
             try:
                 loader.resolve()
             except ModelNotFoundError as exc:
                 return FallbackProvider(exc)
             from .provider import QwenLocalProvider
 
-            cached = _providers[config] = QwenLocalProvider(loader)
+            cached = _providers[(config, role)] = QwenLocalProvider(loader)
         return cached

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ... import settings
-from ...catalog import DEFAULT_MODEL, find, looks_like_path, supported_architectures
+from ...catalog import (
+    DEFAULT_MODEL,
+    entries,
+    find,
+    looks_like_path,
+    supported_architectures,
+    too_big_message,
+)
 from ...config import ModelConfig
 from ...errors import InsufficientMemoryError, InvalidModelError, ModelLoadError, ModelNotFoundError
 from .digests import cache_dir, file_sha256
@@ -178,8 +185,12 @@ def required_memory(info: GgufInfo, n_ctx: int) -> int:
     return info.file_size + info.kv_cache_bytes(n_ctx) + COMPUTE_OVERHEAD_BYTES
 
 
-def preflight_memory(info: GgufInfo, n_ctx: int) -> None:
+def preflight_memory(info: GgufInfo, n_ctx: int, path: Path | None = None) -> None:
     need, have = required_memory(info, n_ctx), available_memory()
+    entry = next((e for e in entries() if path is not None and e.file == path.name), None)
+    if need > have and entry is not None:
+        # A model of the catalog: the refusal names the ones that would fit.
+        raise InsufficientMemoryError(too_big_message(entry, n_ctx, have) or "")
     if need > have:
         raise InsufficientMemoryError(
             f"Loading needs about {need / 1024**2:,.0f} MB (model {info.file_size / 1024**2:,.0f} MB"
@@ -240,17 +251,27 @@ def _drop_if_changed(path: Path) -> None:
         unload()
 
 
-def _cache_key(path: Path, config: ModelConfig) -> tuple[Any, ...]:
+#: What a loaded model serves. A chat model and a completion model are kept apart even when
+#: they are the same file (llama.cpp maps its weights, so they are shared): each has its own
+#: context and prefix states, so a chat answer never evicts the notebook's completion state.
+ROLES = ("chat", "completion")
+
+
+def _cache_key(path: Path, config: ModelConfig, role: str = "chat") -> tuple[Any, ...]:
     return (str(path.resolve()), config.n_ctx, config.n_threads, config.n_batch,
-            config.flash_attn, config.use_mmap)
+            config.flash_attn, config.use_mmap, role)
 
 
 class GgufModelLoader:
     """resolve → validate → preflight → load, with the result cached for the process."""
 
-    def __init__(self, config: ModelConfig | None = None, configured_path: str | None = None):
+    def __init__(self, config: ModelConfig | None = None, configured_path: str | None = None,
+                 role: str = "chat"):
         self.config = config or ModelConfig()
         self.configured_path = configured_path
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        self.role = role
 
     def resolve(self) -> Path:
         return resolve_model_path(self.config.path, self.configured_path)
@@ -268,7 +289,7 @@ class GgufModelLoader:
             # The key of a loaded model holds its clamped n_ctx (see load), so clamp with the
             # loaded model's own metadata rather than read the file again.
             for model in _loaded.values():
-                key = _cache_key(path, self._effective_config(path, model.info))
+                key = _cache_key(path, self._effective_config(path, model.info), self.role)
                 if key in _loaded:
                     return _loaded[key]
             return None
@@ -287,11 +308,12 @@ class GgufModelLoader:
             info = self.validate(path)
             config = self._effective_config(path, info)
             n_ctx = config.n_ctx
-            key = _cache_key(path, config)
+            key = _cache_key(path, config, self.role)
             if key in _loaded:
                 return _loaded[key]
-            unload()  # one model at a time: free the old one before taking memory for a new one
-            preflight_memory(info, n_ctx)
+            # One model per role: free the old one before taking memory for a new one.
+            unload(role=self.role)
+            preflight_memory(info, n_ctx, path)
             started = time.perf_counter()
             llama = _create_llama(path, config)
             load_count += 1
@@ -364,11 +386,11 @@ def loaded_models() -> list[LoadedModel]:
         return list(_loaded.values())
 
 
-def unload() -> bool:
-    """Free the cached model (if any). Returns whether something was unloaded."""
+def unload(role: str | None = None) -> bool:
+    """Free the cached models (of ``role`` only, if given). Whether something was unloaded."""
     with _cache_lock:
-        models = list(_loaded.values())
-        _loaded.clear()
+        keys = [key for key in _loaded if role is None or key[-1] == role]
+        models = [_loaded.pop(key) for key in keys]
     for model in models:
         with model.lock:  # never free a model in the middle of a generation
             with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...completion import Completion, CompletionRequest
 from ...config import GenerationConfig, ModelConfig
-from ...errors import ContextOverflowError
+from ...errors import ContextOverflowError, QwenMagicError
 from ..base import Finished, GenerationRequest, LoadedInfo, PromptRead, StreamEvent, TextDelta
 from ..status import LocalModelStatus, ProviderStatus, completion_line
 from . import fim, models
@@ -122,11 +122,16 @@ class QwenLocalProvider:
         except OSError:
             size_mb = None
         config = model.config if model is not None else loader.config
+        try:
+            info = model.info if model is not None else loader.validate(path)
+            memory_mb: int | None = models.required_memory(info, config.n_ctx) // 1024**2
+        except QwenMagicError:  # not a model it could load: the load says why
+            memory_mb = None
         local = LocalModelStatus(
             path=path, size_mb=size_mb, loaded=model is not None, loading=False,
             n_ctx=config.n_ctx, n_threads=config.n_threads,
             load_seconds=model.load_seconds if model is not None else None,
-            busy=bool(model is not None and model.lock.locked()),
+            busy=bool(model is not None and model.lock.locked()), memory_mb=memory_mb,
         )
         how = "fill in the middle on this model, in this kernel"
         return ProviderStatus(self.name, local=local, completion=completion_line(None, how))

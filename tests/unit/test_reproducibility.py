@@ -167,7 +167,7 @@ def test_cached_finds_a_model_whose_n_ctx_was_clamped(tmp_path, monkeypatch) -> 
     path = tmp_path / "small.gguf"
     path.write_bytes(build_gguf(qwen2_metadata(**{"qwen2.context_length": (U32, 2048)})))
     monkeypatch.setattr(models, "validate_model", read_gguf)  # a tiny file: no size checks
-    monkeypatch.setattr(models, "preflight_memory", lambda info, n_ctx: None)
+    monkeypatch.setattr(models, "preflight_memory", lambda info, n_ctx, path=None: None)
     monkeypatch.setattr(models, "_create_llama", lambda path, config: object())
     monkeypatch.setattr(models, "_loaded", {})
     model_loader = models.GgufModelLoader(ModelConfig(path=str(path), n_ctx=8192))

@@ -62,7 +62,8 @@ def test_a_local_model_not_loaded_yet(gguf: Path) -> None:
                              loading=True)
     info = status.as_dict()
     assert list(info) == ["provider", "model", "size_mb", "loaded", "loading", "n_ctx",
-                          "n_threads", "load_seconds", "busy", "completion", "process_rss_mb"]
+                          "n_threads", "load_seconds", "busy", "memory_mb", "completion",
+                          "process_rss_mb"]
     assert info["completion"].startswith("available (fill in the middle")
     assert (info["model"], info["loaded"], info["loading"], info["busy"]) == (str(gguf), False, True,
                                                                             False)

@@ -123,7 +123,7 @@ class QwenLocalProvider:
             size_mb = None
         config = model.config if model is not None else loader.config
         try:
-            info = model.info if model is not None else loader.validate(path)
+            info = loader.validate(path)  # the header, read once per file and remembered
             memory_mb: int | None = models.required_memory(info, config.n_ctx) // 1024**2
         except QwenMagicError:  # not a model it could load: the load says why
             memory_mb = None

@@ -289,7 +289,9 @@ class QwenMagics(Magics, _OptionTraits):
         namespace = self.ipython.user_ns
         if check:
             scope = cell_scope(failure.source, namespace)
-            if not scope.self_contained:
+            # A cell that does not parse says nothing of what it reads: each corrected cell
+            # is judged on its own below (not_runnable).
+            if not scope.self_contained and scope.syntax_error is None:
                 check, not_checked = False, f"not checked: {scope.reason()}"
 
         def not_runnable(code: str) -> str | None:  # the correction may read what the cell did not

@@ -123,3 +123,11 @@ def test_check_fix_keeps_the_first_clean_run() -> None:
     best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask,
                               lambda code: None, run_cell=run_cell)
     assert best.code.strip() == "good()" and outcome.verified and outcome.attempts == 2
+
+
+def test_fix_check_runs_the_correction_of_a_cell_that_did_not_parse(shell: Any) -> None:
+    run(shell, "for n in range(3)\n    print(n)")  # the missing colon: nothing to analyse
+    shell.fake_provider = Continuing(["```python\nfor n in range(3):\n    print(n)\n```"])
+    run(shell, "%qwen fix --check")
+    assert shell.inserted == ["for n in range(3):\n    print(n)"]
+    assert "checked: the corrected cell runs cleanly" in footer(shell)

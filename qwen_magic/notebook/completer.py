@@ -373,7 +373,9 @@ class CompletionFrontEnds:
         if setting is not None:
             return bool(setting)
         try:
-            return not api.sends_data_away(provider if provider is not None else self._provider())
+            # The chat provider's kind is the completion provider's: asking it costs nothing.
+            return not api.sends_data_away(provider if provider is not None
+                                           else self.magics.get_provider())
         except QwenMagicError:  # no provider yet (a bad setting): the cell will say so
             return False
 

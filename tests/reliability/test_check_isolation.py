@@ -423,11 +423,14 @@ def test_the_cleanup_race_leaves_the_targets_modes_unchanged(level: str, token: 
 FLOOD = """\
     import os
     def flood(data):
-        for fd in range(3, 30):
-            try:
-                os.write(fd, data)
-            except OSError:
-                pass
+        # Every descriptor the code holds: the report's number depends on what the kernel
+        # had open (many, after a long test run).
+        for fd in sorted(int(name) for name in os.listdir('/proc/self/fd')):
+            if fd > 2:
+                try:
+                    os.write(fd, data)
+                except OSError:
+                    pass
     """
 
 

@@ -49,7 +49,7 @@ def test_too_little_memory_is_refused_before_loading(kernel: Kernel) -> None:
         kernel.ok("%qwen unload")
         line = one_clear_line(kernel.run("%%qwen -n 4\nsay hi"))
         assert line.startswith("InsufficientMemoryError: "), line
-        assert "only 300 MB is available" in line and "smaller n_ctx" in line, line
+        assert "0.3 GB is free" in line and "smaller n_ctx" in line, line  # names what fits
         assert load_count(kernel) == loads  # llama.cpp was never asked
     finally:
         kernel.ok("qwen_magic.providers.local.models.available_memory = _real_available")

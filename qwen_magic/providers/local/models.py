@@ -285,7 +285,11 @@ class GgufModelLoader:
             path = self.resolve()
         except ModelNotFoundError:
             return None
-        with _cache_lock:
+        # A load in progress holds the lock for seconds: then nothing is loaded yet, and a
+        # question about it (a status line, a cell's "loading…", the completer) must not wait.
+        if not _cache_lock.acquire(blocking=False):
+            return None
+        try:
             # The key of a loaded model holds its clamped n_ctx (see load), so clamp with the
             # loaded model's own metadata rather than read the file again.
             for model in _loaded.values():
@@ -293,6 +297,8 @@ class GgufModelLoader:
                 if key in _loaded:
                     return _loaded[key]
             return None
+        finally:
+            _cache_lock.release()
 
     def _effective_config(self, path: Path, info: GgufInfo) -> ModelConfig:
         """The config a model is loaded with: n_ctx no larger than the model was trained for."""

@@ -248,8 +248,11 @@ def live_data(bench: Any, progress: Progress) -> dict[str, Any]:
     out = {"describe_cost": describe_cost(), "holes": hole_descriptions(bench.count)}
     progress("live data: completing the holes with and without the description")
     out["completions"] = hole_completions(bench.provider, progress)
-    cells = notebook_cells(bench, max(bench.plan.context_tokens, 1500))
-    tokens = int(max(bench.plan.context_tokens, 1500) * 8 // 4)
+    # At least 1,500 tokens as the model's tokenizer counts the cells (the bench's notebook
+    # builder aims by its own rough measure: 1,800 of it come out at ~1,600).
+    size = max(bench.plan.context_tokens, 1800)
+    cells = notebook_cells(bench, size)
+    tokens = int(size * 8 // 4)
     out["first_suggestion"] = first_suggestion(
         [f"%config QwenMagics.completion_context_tokens = {tokens}"], cells, progress)
     out["first_suggestion"]["notebook_tokens"] = bench.count("\n\n".join(cells))

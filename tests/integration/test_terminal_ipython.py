@@ -17,8 +17,11 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture
 def ipython(model_path, tmp_path):
-    env = dict(os.environ, QWEN_MAGIC_MODEL=str(model_path), TERM="xterm",
-               PROMPT_TOOLKIT_NO_CPR="1", IPYTHONDIR=str(tmp_path / "ipython"))
+    # Only this test's settings: nothing another test (or the shell) set for qwen-magic.
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("QWEN_MAGIC_", "OPENAI_"))}
+    env.update(QWEN_MAGIC_MODEL=str(model_path), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1",
+               IPYTHONDIR=str(tmp_path / "ipython"))
     child = pexpect.spawn(
         sys.executable, ["-m", "IPython", "--no-banner", "--colors=nocolor", "--no-confirm-exit"],
         env=env, encoding="utf-8", timeout=120, dimensions=(40, 200),

@@ -78,6 +78,7 @@ class QwenPanel(widgets.VBox):
         self._closed = threading.Event()
         self._nonce = itertools.count(1)
         self._status_serial = 0
+        self._said_before_busy = ""
         self._insert_pending = False
         self.frontend_timeout = 5.0  # JupyterLab answers in well under a second
         if update_interval is None:
@@ -191,10 +192,12 @@ class QwenPanel(widgets.VBox):
             return  # the lock, if held, is ours
         held = self._model_busy()
         if held and self._fire(Event.BUSY):
+            self._said_before_busy = self.status.value  # e.g. "stopped": said again after
             self._say("● The model is busy with another generation (a %%qwen cell?); "
                       "Generate is back when it finishes.", "busy")
         elif not held and self._state is State.BUSY and self._fire(Event.FREE):
-            self._say("")
+            self._status_serial += 1
+            self.status.value = self._said_before_busy
 
     def _model_busy(self) -> bool:
         try:

@@ -7,17 +7,15 @@ repeat the code after the cursor); exact texts only as "the same on this machine
 from __future__ import annotations
 
 import ast
-import os
-import sys
 import threading
 
-import pexpect
 import pytest
 
 import qwen_magic
 from qwen_magic import api
 from qwen_magic.completion import prefill_text
 from qwen_magic.providers.local import models
+from tests.terminal import close, spawn_ipython, type_keys
 
 pytestmark = pytest.mark.model
 
@@ -97,26 +95,20 @@ def test_stream_completion_yields_the_pieces():
 
 
 def test_terminal_ipython_ctrl_q_suggests_and_right_arrow_accepts(model_path, tmp_path):
-    env = dict(os.environ, QWEN_MAGIC_MODEL=str(model_path), TERM="xterm",
-               PROMPT_TOOLKIT_NO_CPR="1", IPYTHONDIR=str(tmp_path / "ipython"))
-    child = pexpect.spawn(sys.executable, ["-m", "IPython", "--no-banner", "--colors=nocolor"],
-                          env=env, encoding="utf-8", timeout=120, dimensions=(40, 200))
+    child = spawn_ipython(model_path, tmp_path)
     try:
-        child.expect(r"In \[1\]:")
-        child.send("%load_ext qwen_magic\r")
+        type_keys(child, "%load_ext qwen_magic\r")
         child.expect(r"In \[2\]:")
-        child.send("def double(x):")
-        child.send("\r")  # IPython indents the body
+        type_keys(child, "def double(x):\r")  # IPython indents the body
         child.expect(r"\.\.\.:")
         child.send("\x11")  # Ctrl-Q: ask the model
         child.expect("return", timeout=180)  # the suggestion is drawn after the cursor
-        child.send("\x1b[C")  # → accepts it
-        child.send("\r\r")  # run the cell the user now has
+        child.send("\x1b[C")  # → accepts it (an escape sequence: one write)
+        type_keys(child, "\r\r")  # run the cell the user now has
         child.expect(r"In \[3\]:", timeout=60)
-        child.send("print('SOURCE', repr(_ih[2]))" "\r")
+        type_keys(child, "print('SOURCE', repr(_ih[2]))\r")
         child.expect(r"SOURCE '(.*)'\r?\n")
         source = child.match.group(1)
         assert source.startswith("def double(x):\\n") and "return" in source, source
     finally:
-        child.send("exit\r")
-        child.expect(pexpect.EOF, timeout=30)
+        close(child)

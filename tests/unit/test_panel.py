@@ -317,6 +317,20 @@ def test_busy_while_another_generation_holds_the_model(make_panel):
     assert provider.requests == []
 
 
+def test_what_was_said_before_busy_is_said_again_after(make_panel):
+    """A %%qwen cell that runs after the panel's answer: "done" comes back when it ends."""
+    provider = FakeProvider(CODE_REPLY)
+    panel = make_panel(provider)
+    panel.generate("write add").join(5)
+    done = panel.status.value
+    assert "done" in done
+    with provider.lock:
+        panel.check_busy()
+        assert "busy" in panel.status.value
+    panel.check_busy()
+    assert panel.status.value == done
+
+
 def test_watcher_shows_busy_without_any_call(make_panel):
     provider = FakeProvider(CODE_REPLY)
     panel = make_panel(provider, watch=True, poll_interval=0.02)

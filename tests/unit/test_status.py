@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from qwen_magic.cli.main import main as cli_main
 from qwen_magic.config import ModelConfig
 from qwen_magic.errors import ModelNotFoundError
 from qwen_magic.providers.fallback import FallbackProvider
-from qwen_magic.providers.local.models import GgufModelLoader
+from qwen_magic.providers.local.models import GgufModelLoader, LoadedModel
 from qwen_magic.providers.local.provider import QwenLocalProvider
 from qwen_magic.status import is_busy, provider_status
 from qwen_magic.widgets.view import model_line
@@ -33,12 +32,10 @@ def gguf(tmp_path: Path) -> Path:
     return path
 
 
-@dataclass
-class FakeLoaded:
-    path: Path
-    config: ModelConfig
-    load_seconds: float = 0.449
-    lock: threading.Lock = field(default_factory=threading.Lock)
+def FakeLoaded(path: Path, config: ModelConfig) -> LoadedModel:  # noqa: N802 - reads as a class
+    """A LoadedModel with no llama.cpp model in it (FAKE): only its lock and flags are used."""
+    return LoadedModel(llama=None, info=None, path=path, config=config,  # type: ignore[arg-type]
+                       load_seconds=0.449)
 
 
 class LoadedLoader(GgufModelLoader):
@@ -78,7 +75,14 @@ def test_a_loaded_model_and_a_busy_one(gguf: Path) -> None:
     status = provider_status(provider)
     assert status.as_dict()["load_seconds"] == 0.45 and status.local is not None
     assert model_line(status) == "● tiny.gguf · loaded in 0.4 s · n_ctx 2048 · 1 threads"
-    with provider.loader.model.lock:
+    cancel = threading.Event()
+    assert provider.loader.model.acquire_for_background(cancel)  # a read-ahead after a cell
+    try:
+        assert not is_busy(provider)  # background work is not "another generation"
+        assert provider_status(provider).as_dict()["busy"] is False
+    finally:
+        provider.loader.model.release_background()
+    with provider.loader.model.generation_turn():
         assert is_busy(provider)
         assert provider_status(provider).as_dict()["busy"] is True
         assert model_line(provider_status(provider)).endswith(" · <b>busy</b>")
@@ -129,3 +133,28 @@ def test_cli_info_renders_the_same_record(gguf: Path, capsys: pytest.CaptureFixt
     assert (model["path"], model["architecture"], model["n_ctx"]) == (str(gguf), "qwen2", 1024)
     assert cli_main(["info", "--model", str(gguf.parent / "absent.gguf")]) == 3
     assert "No model file at" in capsys.readouterr().out
+
+
+def test_a_generation_goes_before_background_work(gguf: Path) -> None:
+    """A read-ahead holding the model is cancelled by a generation that wants it (the panel's
+    Generate right after a cell ran), and the generation gets the model once it lets go."""
+    model = FakeLoaded(gguf, ModelConfig(path=str(gguf)))
+    cancel = threading.Event()
+    assert model.acquire_for_background(cancel)
+    turns: list[bool] = []
+
+    def generate() -> None:
+        with model.generation_turn():
+            turns.append(model.generating)
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    assert cancel.wait(5), "the generation did not ask the read-ahead to stop"
+    assert not turns  # it waits for the read-ahead to let go
+    model.release_background()
+    thread.join(5)
+    assert turns == [True] and not model.generating
+    late = threading.Event()
+    with model.generation_turn():  # background work waits, and gives up when cancelled
+        late.set()
+        assert not model.acquire_for_background(late)

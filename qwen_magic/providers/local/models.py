@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -210,9 +211,42 @@ class LoadedModel:
     config: ModelConfig
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: True while a generation (not a completion or a read-ahead) holds ``lock``: what
+    #: "busy" means to the panel and the status line.
+    generating: bool = field(default=False, repr=False)
+    #: The cancel event of the completion or read-ahead holding ``lock``, if one does.
+    _background: threading.Event | None = field(default=None, repr=False)
     _digest: str | None = field(default=None, repr=False)
     #: (device, inode, size, mtime) of the file when it was loaded; see _drop_if_changed.
     file_id: tuple[int, ...] | None = field(default=None, repr=False)
+
+    @contextlib.contextmanager
+    def generation_turn(self) -> Iterator[None]:
+        """Hold the model for a generation. Background work (a completion, a read-ahead after
+        a cell) is cancelled first, so it never keeps an answer waiting."""
+        background = self._background
+        if background is not None:
+            background.set()
+        with self.lock:
+            self.generating = True
+            try:
+                yield
+            finally:
+                self.generating = False
+
+    def acquire_for_background(self, cancel: threading.Event) -> bool:
+        """Wait for the model unless ``cancel`` comes first (a cell or the panel may be
+        generating); a generation that starts meanwhile sets ``cancel``. Release with
+        :meth:`release_background`."""
+        while not self.lock.acquire(timeout=0.05):
+            if cancel.is_set():
+                return False
+        self._background = cancel
+        return True
+
+    def release_background(self) -> None:
+        self._background = None
+        self.lock.release()
 
     @property
     def sha256(self) -> str:

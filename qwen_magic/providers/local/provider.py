@@ -106,7 +106,7 @@ class QwenLocalProvider:
 
     def is_busy(self) -> bool:  # ServesOneAtATime
         model = self.loader.cached()
-        return model is not None and model.lock.locked()
+        return model is not None and model.generating
 
     def unload(self) -> bool:
         return models.unload()
@@ -131,7 +131,7 @@ class QwenLocalProvider:
             path=path, size_mb=size_mb, loaded=model is not None, loading=False,
             n_ctx=config.n_ctx, n_threads=config.n_threads,
             load_seconds=model.load_seconds if model is not None else None,
-            busy=bool(model is not None and model.lock.locked()), memory_mb=memory_mb,
+            busy=bool(model is not None and model.generating), memory_mb=memory_mb,
         )
         how = "fill in the middle on this model, in this kernel"
         return ProviderStatus(self.name, local=local, completion=completion_line(None, how))
@@ -143,23 +143,23 @@ class QwenLocalProvider:
                  on_text: Callable[[str], None]) -> Completion:
         """Fill-in-the-middle at a cursor (:mod:`.fim`); cancellable within one token."""
         model = self.model
-        if not _acquire(model.lock, cancel):
+        if not model.acquire_for_background(cancel):
             return Completion("", "cancelled")
         try:
             return fim.complete(LlamaAdapter(model.llama), self._cache(model), request, cancel,
                                 on_text)
         finally:
-            model.lock.release()
+            model.release_background()
 
     def prefill(self, text: str, cancel: threading.Event) -> int:
         """Read ``text``, the start of the next prompt, while nothing else runs."""
         model = self.model
-        if not _acquire(model.lock, cancel):
+        if not model.acquire_for_background(cancel):
             return 0
         try:
             return fim.prefill(LlamaAdapter(model.llama), self._cache(model), text, cancel)
         finally:
-            model.lock.release()
+            model.release_background()
 
     def prefill_request(self, request: GenerationRequest, upto: str,
                         cancel: threading.Event) -> int:
@@ -173,7 +173,7 @@ class QwenLocalProvider:
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[StreamEvent]:
         model = self.model
-        with model.lock:  # one generation at a time on the shared llama context
+        with model.generation_turn():  # one generation at a time on the shared llama context
             yield from self._stream_locked(model, request, cancel)
 
     def _stream_locked(
@@ -370,14 +370,6 @@ def sampling(config: GenerationConfig) -> dict[str, Any]:
     return dict(top_k=config.top_k, top_p=config.top_p, min_p=config.min_p,
                 temp=config.temperature, repeat_penalty=config.repeat_penalty,
                 presence_penalty=config.presence_penalty)
-
-
-def _acquire(lock: threading.Lock, cancel: threading.Event) -> bool:
-    """Wait for the model (a cell or the panel may be generating) unless cancelled first."""
-    while not lock.acquire(timeout=0.05):
-        if cancel.is_set():
-            return False
-    return True
 
 
 def prefix_cache_for(llama: Any, budget_mb: int) -> PrefixStateCache:

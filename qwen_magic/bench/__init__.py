@@ -26,6 +26,8 @@ Sections (the JSON keys):
                   the inserted cell (only when named)
   remote_completion  first ghost text from `qwen-magic serve` next to the local path, the
                   server idle and busy with a chat answer (only when named)
+  two_models      ghost text from a small completion model while the bench's model answers,
+                  against the small model alone, and each kernel's memory (only when named)
   goals           each target, met or not, from the numbers above
 
 Modules (each imports only modules listed before it):
@@ -40,6 +42,7 @@ Modules (each imports only modules listed before it):
   live_holes, live_data  holes that need live data (live_holes.toml); their section
                          (comm_path, completion, machine, stats)
   remote                 the remote_completion section (completion, stats)
+  two_models             the two_models section (comm_path, completion, stats)
   extraction             the examples section (data/docstrings.jsonl)
   scenarios              what each section asks (plan, prompts, runners, stats)
   probes                 fresh-process measurements (plan, prompts, runners, stats)

@@ -48,6 +48,15 @@ class CommClient:
         self._sent: dict[int, float] = {}  # request id -> when it was sent
         self.finished: dict[int, str] = {}  # request id -> its finish_reason, once done
 
+    def rss_mb(self) -> float:
+        """The kernel process's resident memory now."""
+        import psutil
+
+        pid = getattr(self.manager.provisioner, "pid", None)  # a local kernel's (LocalProvisioner)
+        if pid is None:
+            raise RuntimeError("the kernel is not a local process: no memory to read")
+        return float(psutil.Process(pid).memory_info().rss) / 1024**2
+
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)

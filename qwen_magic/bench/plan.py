@@ -12,13 +12,13 @@ from ..options import CONTEXT_TOKENS
 #: The sections ``--only`` can pick, in the order they run (load and memory always run).
 SECTIONS = ("short", "shared_prefix", "deterministic", "alternating", "edits", "completion",
             "live_data", "follow_up", "examples", "check_isolation", "check", "fix",
-            "remote_completion")
+            "remote_completion", "two_models")
 #: What a bare ``qwen-magic bench`` runs: ``check`` asks the whole problem set, with repairs
 #: (about an hour on 2 cores), ``fix`` asks %qwen fix on 64 cells twice (half an hour), and
-#: ``remote_completion`` starts a ``qwen-magic serve`` of its own (a second model in memory),
-#: so they run only when named: ``--only check``.
+#: ``remote_completion`` starts a ``qwen-magic serve`` of its own and ``two_models`` loads a
+#: second model (more memory), so they run only when named: ``--only check``.
 DEFAULT_SECTIONS = tuple(section for section in SECTIONS
-                         if section not in ("check", "fix", "remote_completion"))
+                         if section not in ("check", "fix", "remote_completion", "two_models"))
 
 T = TypeVar("T")
 

@@ -88,6 +88,12 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
     added = value_at(report, "check_isolation", "machine_over_process_s")
     out["check_isolation_added_s"] = goal(added, None if added is None else added <= 0.2,
                                           "<= +0.2 s over the limited process")
+    both = value_at(report, "two_models", "both_vs_alone_warm")
+    out["two_models_ghost_text"] = goal(both, None if both is None else both <= 1.1,
+                                        "warm ghost text with a chat model too <= 1.1x alone")
+    rss = value_at(report, "two_models", "rss_both_vs_sum_alone")
+    out["two_models_memory"] = goal(rss, None if rss is None else rss <= 1.0,
+                                    "both models' kernel <= the two alone")
     checked = value_at(report, "check", "all")
     gain = None if checked is None else checked["checked_pass_at_1"] - checked["plain_pass_at_1"]
     out["check_pass_at_1_gain"] = goal(gain, None if gain is None else gain >= 0.10,

@@ -30,6 +30,7 @@ from .prompts import (
 from .remote import first_ghost_text
 from .runners import ApiPath, LoadWatch, MagicPath, RawPath, Sample
 from .stats import ratio, stats
+from .two_models import two_models
 
 Progress = Callable[[str], None]
 
@@ -305,5 +306,5 @@ SCENARIOS: dict[str, Callable[[Bench, Progress], dict[str, Any]]] = {
     "alternating": alternating, "edits": edits, "completion": completion,
     "live_data": live_data, "follow_up": follow_ups, "examples": examples_section,
     "check_isolation": check_isolation, "check": check_problems, "fix": fix_section,
-    "remote_completion": first_ghost_text,
+    "remote_completion": first_ghost_text, "two_models": two_models,
 }

@@ -8,6 +8,10 @@ place: the next completion reads only its new tokens. Properties, not wording.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from qwen_magic import api
@@ -70,3 +74,26 @@ def test_chat_from_the_1_5b_completion_from_the_0_5b(two_models):
     status = magics.status_info()
     assert BIG.file in status["model"] and SMALL.file in status["completion_model"]
     assert "(loaded" in status["completion_model"]
+
+
+def test_the_bench_times_ghost_text_and_memory_with_two_models():
+    """`qwen-magic bench --only two_models --model 1.5b`: ghost text from the 0.5B with the
+    1.5B answering in between, against the 0.5B alone; each kernel's memory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_magic.cli", "bench", "--quick", "--json", "--no-probes",
+         "--only", "two_models", "--model", "1.5b"],
+        capture_output=True, text=True, timeout=900, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    section = report["two_models"]
+    assert (section["chat_model"], section["completion_model"]) == (BIG.file, SMALL.file)
+    for run in ("completion_alone", "both"):
+        warm = section[run]["warm_ttft_s"]
+        assert warm["n"] >= 1 and 0 < warm["min"] <= warm["max"]
+    # The chat answers ran in another context: the measured request read only what was
+    # typed since the last read-ahead, never the ~400-token notebook again.
+    assert section["both"]["most_new_tokens"] < 100, section["both"]
+    rss = section["rss_mb"]
+    assert rss["chat_alone"] > rss["completion_alone"] > 0  # the 1.5B weighs more
+    for name in ("two_models_ghost_text", "two_models_memory"):
+        assert report["goals"][name]["value"] is not None

@@ -90,7 +90,7 @@ def goals(report: dict[str, Any]) -> dict[str, Any]:
                                           "<= +0.2 s over the limited process")
     both = value_at(report, "two_models", "both_vs_alone_warm")
     out["two_models_ghost_text"] = goal(both, None if both is None else both <= 1.1,
-                                        "warm ghost text with a chat model too <= 1.1x alone")
+                                        "warm ghost text, chat model loaded too <= 1.1x alone")
     rss = value_at(report, "two_models", "rss_both_vs_sum_alone")
     out["two_models_memory"] = goal(rss, None if rss is None else rss <= 1.0,
                                     "both models' kernel <= the two alone")

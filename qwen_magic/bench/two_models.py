@@ -10,10 +10,9 @@ Three kernels, one after the other (two llama.cpp processes on 2 cores slow each
 
 In the two kernels that complete, warm ghost text is timed as the completion section's comm
 path times it (the request before, a few keys typed with their read-ahead, the measured
-request after the debounce). In ``both`` a chat answer runs before each measured request, so
-``new_prompt_tokens`` there says whether the answer left the completion's cached notebook in
-place (a few tokens: it did; the whole notebook: it was evicted). Resident memory is each
-kernel's after its work.
+request after the debounce), and again with a chat answer between the request before and the
+keys. ``new_prompt_tokens`` says what each measured request had to read: a few tokens when the
+notebook's cached state was still in place. Resident memory is each kernel's after its work.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from ..api import default_completion_model
 from ..providers import engine_hooks
 from .comm_path import CommClient
 from .completion import DEBOUNCE_S, KEY_INTERVAL_S, TYPED, notebook_cells
+from .plan import rotated
 from .stats import stats
 
 CHAT_CELL = "%%qwen -t 0 -n 32 --no-insert --no-footer\nwrite a function that adds two numbers"
@@ -52,43 +52,47 @@ def two_models(bench: Any, progress: Any) -> dict[str, Any]:
         progress(f"two models: {name.replace('_', ' ')} (a kernel of its own)")
         client = CommClient(settings + lines)
         try:
-            if name == "chat_alone":
-                client.execute(CHAT_CELL)
-            else:
-                out[name] = _ghost_text(client, cells, rounds, chat=name == "both")
+            client.execute(CHAT_CELL)  # each kernel's chat model answers once (and loads)
+            if name != "chat_alone":
+                out[name] = _ghost_text(client, cells, rounds)
             out.setdefault("rss_mb", {})[name] = client.rss_mb()
         finally:
             client.close()
-    alone, both = out["completion_alone"]["warm_ttft_s"], out["both"]["warm_ttft_s"]
-    if alone.get("median") and both.get("median"):
-        out["both_vs_alone_warm"] = both["median"] / alone["median"]
+    for arm in ARMS:
+        alone = out["completion_alone"][arm]["median"]
+        both = out["both"][arm]["median"]
+        if alone and both:
+            out[f"both_vs_alone_{arm}"] = both / alone
     rss = out["rss_mb"]
     out["rss_both_vs_sum_alone"] = rss["both"] / (rss["completion_alone"] + rss["chat_alone"])
     return out
 
 
-def _ghost_text(client: CommClient, cells: list[str], rounds: int, *,
-                chat: bool) -> dict[str, Any]:
-    """Warm first-suggestion times; with ``chat``, an answer runs before each request."""
+#: ``warm``: the request before, keys typed, the request; ``after_chat``: the same with a chat
+#: answer between the request before and the keys (a user who asks, then types on).
+ARMS = ("warm", "after_chat")
+
+
+def _ghost_text(client: CommClient, cells: list[str], rounds: int) -> dict[str, Any]:
+    """First-suggestion times of each arm (order rotating), and the prompt tokens each
+    measured request had to read (few: the notebook's state was still in place)."""
     client.complete(TYPED[0], cells, 16)  # the kernel reads the notebook once, cold
-    if chat:
-        client.execute(CHAT_CELL)  # the chat model loads (its first answer)
-    warm: list[float] = []
-    new_tokens: list[float] = []
-    for _ in range(rounds):
-        client.complete(TYPED[0], cells, 16)  # the request before: typing goes on
-        if chat:
-            client.execute(CHAT_CELL)
-        for end in range(1, len(TYPED[1]) + 1):
-            client.prefill(cells, TYPED[0] + TYPED[1][:end])
-            time.sleep(KEY_INTERVAL_S)
-        time.sleep(DEBOUNCE_S)
-        reply = client.complete(TYPED[0] + TYPED[1], cells, 16)
-        if reply.first_chunk_s is not None:
-            warm.append(reply.first_chunk_s)
-        if reply.new_tokens is not None:
-            new_tokens.append(reply.new_tokens)
-    result: dict[str, Any] = {"warm_ttft_s": stats(warm), "new_prompt_tokens": stats(new_tokens)}
-    if new_tokens:
-        result["most_new_tokens"] = max(new_tokens)
+    times: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    new_tokens: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for trial in range(rounds):
+        for arm in rotated(ARMS, trial):
+            client.complete(TYPED[0], cells, 16)  # the request before: typing goes on
+            if arm == "after_chat":
+                client.execute(CHAT_CELL)
+            for end in range(1, len(TYPED[1]) + 1):
+                client.prefill(cells, TYPED[0] + TYPED[1][:end])
+                time.sleep(KEY_INTERVAL_S)
+            time.sleep(DEBOUNCE_S)
+            reply = client.complete(TYPED[0] + TYPED[1], cells, 16)
+            if reply.first_chunk_s is not None:
+                times[arm].append(reply.first_chunk_s)
+            if reply.new_tokens is not None:
+                new_tokens[arm].append(reply.new_tokens)
+    result: dict[str, Any] = {arm: stats(times[arm]) for arm in ARMS}
+    result["new_prompt_tokens"] = {arm: stats(new_tokens[arm]) for arm in ARMS}
     return result

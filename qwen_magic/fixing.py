@@ -46,11 +46,19 @@ def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
     return "\n".join(lines)
 
 
-def fix_prompt(failure: Failure) -> str:
-    """Ask for a diagnosis paragraph, then the whole corrected cell in one code block."""
+def fix_prompt(failure: Failure, live_values: str = "") -> str:
+    """Ask for a diagnosis paragraph, then the whole corrected cell in one code block.
+
+    ``live_values``: what the notebook's variables the cell reads hold now (the live-data
+    description, as Python), so that a misspelt column or key can be corrected to one that
+    exists; the cell alone does not show them.
+    """
+    values = (f"The notebook's variables it uses, as they are now:\n```python\n"
+              f"{live_values.strip()}\n```\n\n") if live_values.strip() else ""
     return (
         "This notebook cell failed.\n\n"
         f"```python\n{failure.source.strip()}\n```\n\n"
+        f"{values}"
         f"The error:\n```\n{failure.error.strip()}\n```\n\n"
         "First say in one short paragraph what went wrong. Then give the whole corrected "
         "cell in one ```python code block."

@@ -447,10 +447,10 @@ COMPLETION_CONTEXT_TOKENS = Option("completion_context_tokens", int, DEFAULT_CON
 #: None is "auto": on for a provider that keeps the data on this machine, off for one that
 #: sends it to a server (names and column names are data: there it is opt-in).
 COMPLETION_VARIABLES = Option(
-    "completion_variables", bool, None, "tell completion what the notebook's live values are "
-    "(a DataFrame's columns, a dict's keys, a function's signature), described after each "
-    "cell ran without running your code; None (the default): on for the local model, off for "
-    "a provider that sends data to a server unless set to True", nullable=True,
+    "completion_variables", bool, None, "tell completion (and %qwen fix) what the notebook's "
+    "live values are (a DataFrame's columns, a dict's keys, a function's signature), described "
+    "without running your code; None (the default): on for the local model, off for a "
+    "provider that sends data to a server unless set to True", nullable=True,
     surfaces=("trait",))
 
 # -- the registry -----------------------------------------------------------------------------

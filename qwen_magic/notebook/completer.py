@@ -367,17 +367,13 @@ class CompletionFrontEnds:
             self.live_data = ""
 
     def _variables_on(self, provider: Any) -> bool:
-        """``completion_variables``: True or False as set; None (auto) is on unless the
-        provider sends what it is given to a server."""
-        setting = self.magics.completion_variables
-        if setting is not None:
-            return bool(setting)
+        """Whether live values may go to ``provider`` (None: the chat provider, whose kind
+        is the completion provider's: asking it costs nothing)."""
         try:
-            # The chat provider's kind is the completion provider's: asking it costs nothing.
-            return not api.sends_data_away(provider if provider is not None
-                                           else self.magics.get_provider())
+            chosen = provider if provider is not None else self.magics.get_provider()
         except QwenMagicError:  # no provider yet (a bad setting): the cell will say so
             return False
+        return bool(self.magics.live_values_allowed(chosen))
 
     def _live_data(self, provider: Any) -> str:
         """The description, if the setting (checked now: turning it off is immediate)

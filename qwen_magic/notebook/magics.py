@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import TraitError, default, validate
 
-from .. import api, session, settings
+from .. import api, livedata, session, settings
 from ..checking import isolation_label
-from ..errors import ConfigError, GenerationCancelled
+from ..errors import ConfigError, GenerationCancelled, QwenMagicError
 from ..fixing import Failure, fix_prompt
 from ..options import (
     CHARS_PER_TOKEN,
@@ -305,7 +305,31 @@ class QwenMagics(Magics, _OptionTraits):
                                 check=check, not_checked=not_checked,
                                 not_runnable=not_runnable, provider=provider, sinks=[sink])
 
-        return self.ask(fix_prompt(failure), args, literal=True, answer=answer)
+        live_values = self._live_values(failure.source, namespace, args)
+        return self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
+
+    def _live_values(self, cell: str, namespace: dict[str, Any], args: Any) -> str:
+        """What the variables ``cell`` reads from the notebook hold (never running user
+        code), when the values may go to the provider the answer comes from."""
+        try:
+            names = cell_scope(cell, namespace).notebook_names
+            if not names or not self.live_values_allowed(
+                    self.get_provider(args.model, kind=args.provider, base_url=args.base_url)):
+                return ""
+            return livedata.describe(namespace, names)
+        except Exception:  # noqa: BLE001 - only a help to the fix: the fix goes on without it
+            return ""
+
+    def live_values_allowed(self, provider: Any) -> bool:
+        """``completion_variables``: True or False as set; None (auto) is on unless the
+        provider sends what it is given to a server (ghost text and ``%qwen fix``)."""
+        setting = self.completion_variables
+        if setting is not None:
+            return bool(setting)
+        try:
+            return not api.sends_data_away(provider)
+        except QwenMagicError:  # no provider yet (a bad setting): the cell will say so
+            return False
 
     def _follow_up(
         self, prompt: str, config: GenerationConfig, follow_up: bool

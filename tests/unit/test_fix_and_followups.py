@@ -104,6 +104,28 @@ def test_fix_keeps_braces_in_the_failed_code(shell: Any) -> None:
     assert "f'{name}'" in last_user_message(shell)  # not interpolated into 'x'
 
 
+def test_fix_tells_the_model_what_the_cells_variables_hold(shell: Any) -> None:
+    """The keys the cell got wrong are in the prompt (live data, never running user code);
+    names the cell defines itself are not described."""
+    shell.run_line_magic("config", "QwenMagics.completion_variables = True")
+    run(shell, "prices = {'apple': 1.5, 'pear': 2.0}")
+    run(shell, "basket = ['apple']\nprint(prices['Apple'])\n")
+    run(shell, "%qwen fix")
+    prompt = last_user_message(shell)
+    values = prompt[prompt.index("as they are now"):prompt.index("The error")]
+    assert "prices" in values and "'apple'" in values and "'pear'" in values
+    assert "basket" not in values  # defined by the cell itself: it shows it
+
+
+def test_fix_sends_no_values_where_the_setting_says_no(shell: Any) -> None:
+    shell.run_line_magic("config", "QwenMagics.completion_variables = False")
+    run(shell, "prices = {'apple': 1.5}")
+    run(shell, "print(prices['Apple'])")
+    run(shell, "%qwen fix")
+    prompt = last_user_message(shell)
+    assert "as they are now" not in prompt and "1.5" not in prompt
+
+
 # -- %qwen explain [N] ----------------------------------------------------------------------
 
 def test_explain_without_n_takes_the_last_failure_and_inserts_nothing(shell: Any) -> None:

@@ -287,12 +287,11 @@ class QwenMagics(Magics, _OptionTraits):
         variables or files is not run, and the footer says why."""
         check, not_checked = bool(args.check), ""
         namespace = self.ipython.user_ns
-        if check:
-            scope = cell_scope(failure.source, namespace)
-            # A cell that does not parse says nothing of what it reads: each corrected cell
-            # is judged on its own below (not_runnable).
-            if not scope.self_contained and scope.syntax_error is None:
-                check, not_checked = False, f"not checked: {scope.reason()}"
+        scope = cell_scope(failure.source, namespace)
+        # A cell that does not parse says nothing of what it reads: each corrected cell is
+        # judged on its own below (not_runnable).
+        if check and not scope.self_contained and scope.syntax_error is None:
+            check, not_checked = False, f"not checked: {scope.reason()}"
 
         def not_runnable(code: str) -> str | None:  # the correction may read what the cell did not
             corrected = cell_scope(code, namespace)
@@ -305,14 +304,13 @@ class QwenMagics(Magics, _OptionTraits):
                                 check=check, not_checked=not_checked,
                                 not_runnable=not_runnable, provider=provider, sinks=[sink])
 
-        live_values = self._live_values(failure.source, namespace, args)
+        live_values = self._live_values(scope.notebook_names, namespace, args)
         return self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
 
-    def _live_values(self, cell: str, namespace: dict[str, Any], args: Any) -> str:
-        """What the variables ``cell`` reads from the notebook hold (never running user
-        code), when the values may go to the provider the answer comes from."""
+    def _live_values(self, names: tuple[str, ...], namespace: dict[str, Any], args: Any) -> str:
+        """What the notebook's variables ``names`` hold (never running user code), when the
+        values may go to the provider the answer comes from."""
         try:
-            names = cell_scope(cell, namespace).notebook_names
             if not names or not self.live_values_allowed(
                     self.get_provider(args.model, kind=args.provider, base_url=args.base_url)):
                 return ""

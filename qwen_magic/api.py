@@ -334,16 +334,18 @@ def fix_cell(
     check: bool = False,
     not_checked: str = "",
     not_runnable: Callable[[str], str | None] = lambda code: None,
+    choose_code: Callable[[str], str] | None = None,
     provider: Provider | None = None,
     sinks: Iterable[Sink] = (),
     cancel: threading.Event | None = None,
 ) -> GenerationResult:
     """``%qwen fix``'s answer: a diagnosis and a corrected cell (:func:`answer_with_code`),
-    judged by ``accept`` (why a cell is no acceptable fix, or None).
+    judged by ``accept`` (why a cell is no acceptable fix, or None); ``choose_code`` picks
+    the corrected cell from an answer's text (default: its code, as any answer's).
 
     With ``check`` the corrected cell runs in ``--check``'s separate process, never in the
-    kernel, and is repaired or asked for afresh until one runs cleanly
-    (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when the failed cell
+    kernel, and is repaired or asked for afresh until one runs cleanly and a second answer
+    prints the same (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when the failed cell
     could not be run on its own ("not checked: reads notebook variables: df"), and
     ``not_runnable`` says why a corrected cell could not be (the same, or None). The result's
     :class:`~.result.FixOutcome` says whether to insert the cell and how it fared.
@@ -355,8 +357,11 @@ def fix_cell(
     messages = GenerationRequest.from_prompt(valid_text(check_prompt(prompt)), config).messages
 
     def ask(turns: list[dict[str, str]], settings: GenerationConfig) -> GenerationResult:
-        return answer_with_code(prompt, settings, provider=provider, sinks=held, cancel=cancel,
-                                messages=turns)
+        answer = answer_with_code(prompt, settings, provider=provider, sinks=held, cancel=cancel,
+                                  messages=turns)
+        if choose_code is None:
+            return answer
+        return dataclasses.replace(answer, chosen_code=choose_code(answer.text))
 
     def say(message: str) -> None:
         for sink in sinks:

@@ -53,6 +53,12 @@ def lines_changed(failed_cell: str, fixed_cell: str) -> int:
                for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
 
 
+def likeness(failed_cell: str, fixed_cell: str) -> float:
+    """How much of the failed cell's lines the fixed one keeps, 0 to 1 (difflib's ratio)."""
+    return difflib.SequenceMatcher(None, _lines(failed_cell), _lines(fixed_cell),
+                                   autojunk=False).ratio()
+
+
 def _lines(cell: str) -> list[str]:
     lines = [line.rstrip() for line in cell.splitlines()]
     while lines and not lines[-1]:
@@ -72,7 +78,7 @@ def _tree(source: str) -> str | None:
         return None
 
 
-__all__ = ["lines_changed", "only_repeats", "syntax_problem"]
+__all__ = ["hides_failure", "likeness", "lines_changed", "only_repeats", "syntax_problem"]
 
 
 def hides_failure(failed_python: str, fixed_python: str) -> bool:

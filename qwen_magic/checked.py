@@ -43,6 +43,11 @@ class CheckPolicy:
     # than the default (0.2), but not so warm that a 0.5B model's code falls apart.
     retry_temperature: float = 0.7
     limits: Limits = field(default_factory=Limits)
+    # ``%qwen fix --check``: a corrected cell that runs cleanly is kept once this many of the
+    # cleanly running answers print the same (fresh answers are asked for until they do, or
+    # the candidates are spent). A cell can run and still print the wrong thing; the small
+    # model's slips differ from answer to answer more than its right answers do.
+    agree: int = 2
 
 
 def first_failure(run: CheckRun) -> str:
@@ -184,20 +189,24 @@ def check_fix(
     run_cell: RunCell | None = None,
     not_runnable: Callable[[str], str | None] = lambda code: None,
 ) -> tuple[GenerationResult, FixOutcome]:
-    """The first corrected cell that runs cleanly to the end in ``--check``'s process (repairs,
-    then fresh answers), else the first acceptable one marked as unverified.
+    """A corrected cell that runs cleanly to the end in ``--check``'s process and prints what
+    the other cleanly running answers print (repairs, then fresh answers), else the first
+    acceptable one marked as unverified.
 
     "Cleanly": no exception at all (not merely not the original one), and ``accept`` has
     already refused a cell that would pass by hiding the failure (a new try/except, lines
-    left out). Never run in the kernel, and never a corrected cell that ``not_runnable``
-    says needs the kernel (it reads the notebook's variables or files): then the answer is
-    kept as it is, "not checked".
+    left out). "What the others print": the first output that ``policy.agree`` answers
+    share; when every clean run printed something else, the first cell that ran cleanly is
+    kept marked as unverified. Never run in the kernel, and never a
+    corrected cell that ``not_runnable`` says needs the kernel (it reads the notebook's
+    variables or files): then the answer is kept as it is, "not checked".
     """
     run: RunCell = run_cell or (lambda code: run_examples(code, (), policy.limits))
     config = first.config or GenerationConfig()
     seed = config.seed or 0
     warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
     attempts: list[tuple[GenerationResult, str | None]] = []
+    printed: list[tuple[GenerationResult, str]] = []  # the cleanly running ones, in order
     repairs = sampled = 0
     stopped = False
     isolation = ""  # how isolated the runs were (the footer says it, as --check's does)
@@ -209,8 +218,14 @@ def check_fix(
             outcome = run(result.code)
             isolation = outcome.isolation or isolation
             problem = f"it failed when it ran: {outcome.error}" if outcome.error else None
+            if problem is None:
+                printed.append((result, outcome.output))
         attempts.append((result, problem))
         return problem
+
+    def agreed() -> bool:
+        outputs = [output for _, output in printed]
+        return any(outputs.count(output) >= policy.agree for output in outputs)
 
     why_not = not_runnable(first.code) if accept(first.code) is None else None
     if why_not:
@@ -227,9 +242,11 @@ def check_fix(
                 stopped = True
                 break
             problem = judge(current)
-        while problem and not stopped and sampled < policy.candidates:
+        while not stopped and not agreed() and sampled < policy.candidates:
             sampled += 1
-            say(f"{problem} — a fresh answer ({sampled} of {policy.candidates})…")
+            why = problem if not printed else "it runs cleanly; another answer to compare " \
+                                              "what it prints"
+            say(f"{why} — a fresh answer ({sampled} of {policy.candidates})…")
             current = ask(messages, warmer.replace(seed=(seed + 1000 + sampled) % _SEEDS))
             if _stopped(current):
                 stopped = True
@@ -242,20 +259,38 @@ def check_fix(
     tries = len(attempts)
     where = CheckOutcome(examples=0, passed=0, isolation=isolation).isolation_footer
     where = f" · {where}" if where else ""
-    good = next((result for result, problem in attempts if problem is None), None)
-    if good is not None:
+    if printed:
+        good, votes = _most_printed(printed)
         how = f" after {tries - 1} more answer{'s' * (tries != 2)}" if tries > 1 else ""
-        return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}{where}",
+        if len(printed) > 1 and votes == 1:
+            # Measured on the bench's fix set: cells whose clean runs all disagreed were wrong.
+            why = f"it runs, but no two of {len(printed)} clean runs print the same"
+            return good, FixOutcome(f"not verified: {why} — the first inserted, marked{where}",
+                                    mark=f"# qwen: not verified ({why}) — review before use",
+                                    attempts=tries)
+        same = f"; {votes} of {len(printed)} clean runs print the same" if votes > 1 else ""
+        return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}{same}{where}",
                                 verified=True, attempts=tries)
     usable = [(r, p) for r, p in attempts if accept(r.code) is None] or attempts
     best, why = usable[0]
     refused = accept(best.code)
     stop = "check stopped — " if stopped else ""
+    if refused and refused.startswith(NOT_A_FIX):  # every answer was no code or the cell again
+        return best, FixOutcome(
+            f"{stop}nothing inserted: {refused.removeprefix(NOT_A_FIX).strip()}{where}",
+            insert=False, attempts=tries)
     return best, FixOutcome(
         f"{stop}not verified: {_short(why or '')} — best attempt inserted, marked{where}",
-        insert=not refused or not refused.startswith(NOT_A_FIX),
         mark=f"# qwen: not verified ({_short(why or '', 60)}) — review before use",
         attempts=tries)
+
+
+def _most_printed(printed: list[tuple[GenerationResult, str]]) -> tuple[GenerationResult, int]:
+    """The first answer of those whose output most clean runs share (ties: the earliest
+    output, so the first clean answer when nothing agrees), and how many share it."""
+    outputs = [output for _, output in printed]
+    votes = max(outputs.count(output) for output in outputs)
+    return next((result, votes) for result, output in printed if outputs.count(output) == votes)
 
 
 #: How ``accept`` starts its reason when there is nothing worth inserting (no code, or only

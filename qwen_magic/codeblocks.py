@@ -60,6 +60,11 @@ def _is_python(source: str) -> bool:
     return True
 
 
+def python_blocks(text: str) -> list[str]:
+    """The code of each non-empty block tagged as Python (or untagged), in order."""
+    return [b.code for b in find_code_blocks(text) if b.code.strip() and b.language in _PYTHON_TAGS]
+
+
 def extract_code(text: str) -> str:
     """The code to put in a new cell: Python blocks joined, else any blocks, else bare code.
 
@@ -67,8 +72,7 @@ def extract_code(text: str) -> str:
     is all prose never becomes a broken code cell.
     """
     blocks = [b for b in find_code_blocks(text) if b.code.strip()]
-    python_blocks = [b for b in blocks if b.language in _PYTHON_TAGS]
-    chosen = python_blocks or blocks
+    chosen = [b for b in blocks if b.language in _PYTHON_TAGS] or blocks
     if chosen:
         return "\n\n".join(b.code for b in chosen).rstrip() + "\n"
     bare = text.strip()

@@ -47,21 +47,26 @@ def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
 
 
 def fix_prompt(failure: Failure, live_values: str = "") -> str:
-    """Ask for a diagnosis paragraph, then the whole corrected cell in one code block.
+    """Ask for a short diagnosis, then the whole corrected cell in one code block.
 
     ``live_values``: what the notebook's variables the cell reads hold now (the live-data
     description, as Python), so that a misspelt column or key can be corrected to one that
-    exists; the cell alone does not show them.
+    exists; the cell alone does not show them. The error and the values are indented text,
+    not fenced blocks: the cell is the prompt's only code block, since a small model shown
+    several answers with one of them (the values' annotations) or with the prompt's layout.
     """
-    values = (f"The notebook's variables it uses, as they are now:\n```python\n"
-              f"{live_values.strip()}\n```\n\n") if live_values.strip() else ""
+    values = ("What the notebook's variables it reads hold now:\n"
+              + "".join(f"    {line}\n" for line in live_values.strip().splitlines()) + "\n"
+              ) if live_values.strip() else ""
+    error = "".join(f"    {line}\n" for line in failure.error.strip().splitlines())
     return (
-        "This notebook cell failed.\n\n"
+        "This notebook cell failed:\n\n"
         f"```python\n{failure.source.strip()}\n```\n\n"
+        f"It raised:\n{error}\n"
         f"{values}"
-        f"The error:\n```\n{failure.error.strip()}\n```\n\n"
-        "First say in one short paragraph what went wrong. Then give the whole corrected "
-        "cell in one ```python code block."
+        "Say in one or two sentences what is wrong. Then give the whole cell again in one "
+        "```python block with only the wrong part changed: keep its names, comments and every "
+        "line that is right."
     )
 
 

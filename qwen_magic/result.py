@@ -43,10 +43,13 @@ class GenerationResult:
     interrupted: bool = field(default=False, repr=False)  # by KeyboardInterrupt, not Stop
     check: CheckOutcome | None = field(default=None, repr=False)  # only with --check
     fix: FixOutcome | None = field(default=None, repr=False)  # only from %qwen fix
+    #: The code a caller picked from the answer (``%qwen fix``: the one block that is the
+    #: corrected cell); None: :func:`~qwen_magic.codeblocks.extract_code`'s.
+    chosen_code: str | None = field(default=None, repr=False)
 
     @property
     def code(self) -> str:
-        return extract_code(self.text)
+        return extract_code(self.text) if self.chosen_code is None else self.chosen_code
 
     @property
     def cut(self) -> bool:

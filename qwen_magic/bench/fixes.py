@@ -6,15 +6,20 @@ setup cell (the notebook's earlier state), then the failing cell, then ``%qwen f
 and again with ``--check``. The inserted cell (never run by the product) is judged in
 ``--check``'s separate process by :func:`.fix_judge.judge_fixed_cell`: setup, then the cell,
 must run cleanly and print what the case expects. Reported per mode: inserted (a corrected
-cell offered), fixed, the median lines changed against the failed cell, time, per kind and
+cell offered), fixed, verified (the footer says "checked") and how many of those are fixed,
+the median lines changed against the failed cell, time, per kind and
 per split — the prompt is tuned on ``tune`` only, ``heldout`` says how that generalizes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..cell_edits import lines_changed
@@ -33,13 +38,15 @@ def fix_section(bench: Any, progress: Any) -> dict[str, Any]:
     shell.set_next_input = lambda text, replace=False: inserted.append(text)
     shell.run_line_magic("config", "QwenMagics.seed = 0")  # the default temperature, repeatable
     rows = []
-    for number, case in enumerate(cases, 1):
-        for mode in MODES:
-            rows.append(_one(shell, case, mode, inserted))
-            row = rows[-1]
-            progress(f"fix {number}/{len(cases)} {case.id} {mode}: "
-                     f"{'fixed' if row['fixed'] else 'inserted' if row['inserted'] else 'none'}"
-                     f" ({row['footer']})")
+    # Some setups write the files their cells read: in a scratch folder, not the user's.
+    with tempfile.TemporaryDirectory(prefix="qwen-fix-bench-") as scratch, _working_in(scratch):
+        for number, case in enumerate(cases, 1):
+            for mode in MODES:
+                rows.append(_one(shell, case, mode, inserted))
+                row = rows[-1]
+                progress(f"fix {number}/{len(cases)} {case.id} {mode}: "
+                         f"{'fixed' if row['fixed'] else 'inserted' if row['inserted'] else 'none'}"
+                         f" ({row['footer']})")
     shell.run_line_magic("config", "QwenMagics.seed = None")
     return {
         "cases": len(cases),
@@ -54,15 +61,29 @@ def fix_section(bench: Any, progress: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _working_in(folder: str) -> Iterator[None]:
+    # contextlib.chdir from Python 3.11 on; the package supports 3.10.
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def _one(shell: Any, case: FixCase, mode: str, inserted: list[str]) -> dict[str, Any]:
-    shell.run_line_magic("reset", "-f")  # a fresh notebook state for each case
-    if case.setup.strip():
-        shell.run_cell(case.setup, store_history=True)
-    failed = shell.run_cell(case.cell, store_history=True)  # its traceback goes to the log
-    inserted.clear()
-    started = time.perf_counter()
-    shell.run_cell("%qwen fix --check" if mode == "check" else "%qwen fix", store_history=False)
-    seconds = time.perf_counter() - started
+    # What the cells print, their tracebacks included, goes to the log: stdout is the JSON's.
+    with contextlib.redirect_stdout(sys.stderr):
+        shell.run_line_magic("reset", "-f")  # a fresh notebook state for each case
+        if case.setup.strip():
+            shell.run_cell(case.setup, store_history=True)
+        failed = shell.run_cell(case.cell, store_history=True)
+        inserted.clear()
+        started = time.perf_counter()
+        shell.run_cell("%qwen fix --check" if mode == "check" else "%qwen fix",
+                       store_history=False)
+        seconds = time.perf_counter() - started
     result = shell.user_ns.get("_qwen")
     cell = "\n".join(line for line in (inserted[0] if inserted else "").splitlines()
                      if not line.startswith("# qwen:"))
@@ -85,10 +106,15 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not rows:
         return {"cases": 0}
     changed = [r["lines_changed"] for r in rows if r["fixed"] and r["lines_changed"] is not None]
+    verified = [r for r in rows if r["verified"]]
     return {
         "cases": len(rows),
         "inserted": sum(r["inserted"] for r in rows) / len(rows),
         "fixed": sum(r["fixed"] for r in rows) / len(rows),
+        # How far the footer's "checked" can be trusted: of the cells it says so of, fixed.
+        "verified": len(verified) / len(rows),
+        "fixed_of_verified": (sum(r["fixed"] for r in verified) / len(verified)
+                              if verified else None),
         "not_checked": sum(r["not_checked"] for r in rows) / len(rows),
         "median_lines_changed": statistics.median(changed) if changed else None,
         "median_seconds": statistics.median(r["seconds"] for r in rows),

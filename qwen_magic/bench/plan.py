@@ -59,7 +59,8 @@ class Plan:
                    context_answer_tokens=4, alternations=2, edit_prompts=1, edit_tokens=48,
                    probes=1, raw_alternating=False, control_tokens=0, context_rounds=1,
                    edit_rounds=2, completion_single=4, completion_multi=4,
-                   follow_up_turns=3, follow_up_tokens=32, check_problems=1, isolation_runs=5)
+                   follow_up_turns=3, follow_up_tokens=32, check_problems=1, isolation_runs=5,
+                   fix_cases=2)
 
     def rounds_for(self, section: str) -> int:
         chosen = {"context": self.context_rounds, "edits": self.edit_rounds}.get(section)

@@ -49,13 +49,14 @@ def main() -> None:
     sys.modules["__main__"] = module
     code = job["code"]
     linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)
+    printed = Capped(GOT_LIMIT)  # its top-level prints: what a corrected cell shows
     try:
-        with Redirected(Capped(0)):  # its top-level prints are compared with nothing
+        with Redirected(printed):
             exec(compile(code, CODE_FILE, "exec", dont_inherit=True), module.__dict__)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: never propagate
         report.send(event="error", error=exception_line(exc, memory_note) + where_in_code(exc))
         finish(report)
-    report.send(event="loaded")
+    report.send(event="loaded", output=printed.getvalue())
 
     checker = doctest.OutputChecker()
     for index, example in enumerate(job["examples"]):

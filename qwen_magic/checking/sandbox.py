@@ -103,6 +103,7 @@ class CheckRun:
     seconds: float
     not_run: tuple[Example, ...] = ()  # the examples after the point where the run stopped
     isolation: str = ""  # the Isolation level's value it ran at ("bubblewrap", … "process")
+    output: str = ""  # what the code printed at its top level (its first 1,000 characters)
 
     @property
     def passed(self) -> int:
@@ -490,13 +491,20 @@ def _tail(stream: IO[bytes]) -> str:
     return lines[-1].strip()[:300] if lines else ""
 
 
+#: Characters of the code's own output kept: the child's 1,000 and its "… (N more)" note.
+_OUTPUT_KEPT = 1100
+
+
 def _outcome(examples: tuple[Example, ...], records: list[dict[str, Any]], returncode: int,
              finished: bool, stderr_tail: str, limits: Limits, seconds: float) -> CheckRun:
     events = {record.get("event") for record in records}
     results: list[ExampleResult] = []
     error: str | None = None
+    output = ""
     for record in records:
-        if record.get("event") == "error" and error is None:
+        if record.get("event") == "loaded":
+            output = str(record.get("output", ""))[:_OUTPUT_KEPT]
+        elif record.get("event") == "error" and error is None:
             error = str(record.get("error"))[:500]
         elif (record.get("event") == "result" and len(results) < len(examples)
               and record.get("index") == len(results)):
@@ -508,7 +516,8 @@ def _outcome(examples: tuple[Example, ...], records: list[dict[str, Any]], retur
             error += " while running the code"
         elif len(results) < len(examples):
             error += f" while running {examples[len(results)].describe()}"
-    return CheckRun(tuple(results), error, round(seconds, 3), examples[len(results):])
+    return CheckRun(tuple(results), error, round(seconds, 3), examples[len(results):],
+                    output=output)
 
 
 def _abnormal_end(returncode: int, finished: bool, stderr_tail: str, limits: Limits) -> str:

@@ -13,9 +13,10 @@ from collections.abc import Container
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ..cell_edits import hides_failure, only_repeats, syntax_problem
+from ..cell_edits import hides_failure, likeness, only_repeats, syntax_problem
 from ..cell_scope import CellScope, analyze_cell
 from ..checked import NOT_A_FIX
+from ..codeblocks import extract_code, python_blocks
 
 
 def as_python(cell: str) -> str:
@@ -45,7 +46,24 @@ def repeats_failed_cell(failed_cell: str, fixed_cell: str) -> bool:
     return only_repeats(as_python(failed_cell), as_python(fixed_cell))
 
 
-__all__ = ["as_python", "cell_scope", "cell_syntax_problem", "repeats_failed_cell"]
+__all__ = ["as_python", "cell_scope", "cell_syntax_problem", "corrected_cell", "fix_problem",
+           "repeats_failed_cell"]
+
+
+def corrected_cell(failed_cell: str, answer: str) -> str:
+    """The code block of ``answer`` that is the corrected cell: of the blocks that compile and
+    do not only repeat ``failed_cell``, the one most like it (the whole cell, edited); else
+    the answer's code as any other answer's (:func:`~qwen_magic.codeblocks.extract_code`).
+
+    One block, not all of them joined: a small model often shows the corrected cell twice, or
+    a one-line excerpt after it, and joined they would run the fix twice.
+    """
+    fixes = [code for code in python_blocks(answer)
+             if cell_syntax_problem(code) is None and not repeats_failed_cell(failed_cell, code)]
+    if not fixes:
+        return extract_code(answer)
+    best = max(reversed(fixes), key=lambda code: likeness(failed_cell, code))
+    return best.rstrip() + "\n"
 
 
 def fix_problem(failed_cell: str, code: str) -> str | None:

@@ -50,6 +50,7 @@ LINE_HELP = """%qwen <subcommand> | %qwen <prompt>
   fix [--check]   the last failed cell: a diagnosis, and the whole corrected cell as a new
                   cell below (not run; the failed cell stays as it was); --check runs a
                   self-contained correction in a separate process until one runs cleanly
+                  and a second answer prints the same
   explain [N]     explain cell In[N] (default: the last failed cell); inserts nothing
   new             start a new conversation (forget what %%qwen -c continues)
   help            this text

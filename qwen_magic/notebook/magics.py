@@ -38,7 +38,7 @@ from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import is_busy, provider_status
 from . import commands
-from .cell_python import cell_scope, fix_problem
+from .cell_python import cell_scope, corrected_cell, fix_problem
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
 from .failures import FailureLog
@@ -283,7 +283,8 @@ class QwenMagics(Magics, _OptionTraits):
     def fix(self, failure: Failure, args: Any) -> GenerationResult:
         """``%qwen fix [--check]``: a diagnosis and the whole corrected cell, inserted below
         (never run in the kernel). With ``--check`` a self-contained cell's correction runs in
-        ``--check``'s separate process until one runs cleanly; a cell that reads the kernel's
+        ``--check``'s separate process until one runs cleanly and prints what another answer
+        prints; a cell that reads the kernel's
         variables or files is not run, and the footer says why."""
         check, not_checked = bool(args.check), ""
         namespace = self.ipython.user_ns
@@ -302,7 +303,9 @@ class QwenMagics(Magics, _OptionTraits):
                    sink: Any) -> GenerationResult:
             return api.fix_cell(prompt, config, lambda code: fix_problem(failure.source, code),
                                 check=check, not_checked=not_checked,
-                                not_runnable=not_runnable, provider=provider, sinks=[sink])
+                                not_runnable=not_runnable,
+                                choose_code=lambda text: corrected_cell(failure.source, text),
+                                provider=provider, sinks=[sink])
 
         live_values = self._live_values(scope.notebook_names, namespace, args)
         return self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)

@@ -245,3 +245,28 @@ def test_check_section_pairs_plain_and_checked_answers(model_path):
     assert summary["fixed"] == int(row["checked"] and not row["plain"])
     assert summary["broken"] == int(row["plain"] and not row["checked"])
     assert summary["check_s_median"] >= 0
+
+
+def test_fix_section_judges_each_inserted_cell_in_both_modes(model_path):
+    """`--quick --only fix` (the first 2 cases): each case in both modes through the real
+    `%qwen fix`, its inserted cell judged in the sandbox, and summaries that add up."""
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_magic.cli", "bench", "--quick", "--json", "--no-probes",
+         "--only", "fix", "--model", str(model_path)],
+        capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fix = json.loads(done.stdout)["fix"]
+    rows = fix["rows"]
+    assert fix["cases"] == 2 and len(rows) == 4
+    assert {row["mode"] for row in rows} == {"plain", "check"}
+    assert all(row["failed"] for row in rows)  # each case's cell really failed first
+    for mode, summary in fix["modes"].items():
+        mine = [row for row in rows if row["mode"] == mode]
+        assert summary["cases"] == 2
+        assert summary["fixed"] == sum(row["fixed"] for row in mine) / 2
+        assert summary["verified"] == sum(row["verified"] for row in mine) / 2
+        assert summary["fixed_of_verified"] is None or 0 <= summary["fixed_of_verified"] <= 1
+    # a fixed cell was inserted; plain never claims "checked", and --check says what it did
+    assert all(row["inserted"] for row in rows if row["fixed"])
+    assert not any(row["verified"] for row in rows if row["mode"] == "plain")
+    assert all(row["footer"] for row in rows if row["mode"] == "check")

@@ -1,4 +1,5 @@
-"""A corrected cell against the failed one: parses, only repeats, lines changed.
+"""A corrected cell against the failed one: parses, only repeats, lines changed, which of an
+answer's blocks it is.
 
 The plain functions (qwen_magic/cell_edits.py) on Python source, and the notebook's wrappers
 (notebook/cell_python.py), which apply IPython's real input transformer first.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_magic.cell_edits import lines_changed, only_repeats, syntax_problem
-from qwen_magic.notebook.cell_python import cell_syntax_problem, repeats_failed_cell
+from qwen_magic.cell_edits import likeness, lines_changed, only_repeats, syntax_problem
+from qwen_magic.notebook.cell_python import (
+    cell_syntax_problem,
+    corrected_cell,
+    repeats_failed_cell,
+)
 
 
 def test_syntax_problem_is_none_for_valid_code_and_one_line_otherwise():
@@ -74,3 +79,38 @@ def test_repeats_failed_cell_through_the_transform():
 ])
 def test_lines_changed(failed, fixed, changed):
     assert lines_changed(failed, fixed) == changed
+
+
+def test_likeness_is_the_share_of_lines_kept():
+    assert likeness("a\nb", "a\nb") == 1.0
+    assert likeness("a\nb", "x\ny") == 0.0
+    assert 0.0 < likeness("a\nb\nc", "a\nB\nc") < 1.0
+
+
+FAILED_CELL = "import math\nprint(math.sqroot(16))  # four"
+FIXED_CELL = "import math\nprint(math.sqrt(16))  # four"
+
+
+@pytest.mark.parametrize("answer", [
+    # the corrected cell shown twice: joined it would print twice
+    f"Use sqrt.\n```python\n{FIXED_CELL}\n```\nHere it is again:\n```python\n{FIXED_CELL}\n```",
+    # the failed cell quoted first, then the fix
+    f"This fails:\n```python\n{FAILED_CELL}\n```\nFixed:\n```python\n{FIXED_CELL}\n```",
+    # the fix, then a one-line excerpt and a block that does not parse
+    f"```python\n{FIXED_CELL}\n```\nThe change:\n```python\nmath.sqrt(16)\n```\n"
+    "```python\nprint(math.sqrt(16)\n```",
+    # a block echoing the notebook's variables as annotations, then the fix
+    f"```python\nscores: list  # 3 items\n```\n```python\n{FIXED_CELL}\n```",
+])
+def test_corrected_cell_is_the_one_block_most_like_the_failed_cell(answer):
+    assert corrected_cell(FAILED_CELL, answer) == FIXED_CELL + "\n"
+
+
+def test_corrected_cell_falls_back_to_the_answers_code():
+    only_repeat = f"```python\n{FAILED_CELL}\n```"
+    assert corrected_cell(FAILED_CELL, only_repeat) == FAILED_CELL + "\n"  # judged a repeat later
+    broken = "```python\nprint(math.sqrt(16)\n```"
+    assert corrected_cell(FAILED_CELL, broken) == "print(math.sqrt(16)\n"  # said not to parse
+    assert corrected_cell(FAILED_CELL, "No code, only words.") == ""
+    magic = "```python\n%time print(math.sqrt(16))\n```"  # valid after IPython's transform
+    assert corrected_cell(FAILED_CELL, magic) == "%time print(math.sqrt(16))\n"

@@ -353,3 +353,14 @@ def test_an_interpreter_the_check_user_cannot_run_is_a_clear_one_line_error(tmp_
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="Limits.wall_s"):
         Limits(wall_s=0)
+
+
+def test_the_codes_own_output_is_reported_and_capped():
+    """What the code prints at its top level comes back (what ``%qwen fix --check`` compares
+    between answers); a flood is cut to its first 1,000 characters and a count."""
+    check = run_examples("print('a')\nprint(2 * 21)\n", [])
+    assert check.ok and check.output == "a\n42\n"
+    flood = run_examples("print('x' * 5000)\n", [])
+    assert flood.output.startswith("x" * 1000 + "…") and "more characters" in flood.output
+    failed = run_examples("print('before')\n1 / 0\n", [])
+    assert failed.error and failed.output == ""  # a failed run has no output to compare

@@ -46,6 +46,15 @@ def test_fix_prompt_from_a_name_error(shell: Any) -> None:
     assert "print(totl)" in prompt and "NameError" in prompt and "```python" in prompt
 
 
+def test_fix_prompt_fences_only_the_cell() -> None:
+    """The error and the variables are indented text: a small model shown a second fenced
+    block (the values' annotations) has answered with it instead of the cell."""
+    failure = Failure("print(prices['Apple'])", "KeyError: 'Apple'", 2)
+    prompt = fix_prompt(failure, "prices: dict  # 2 keys: 'apple': float, 'pear': float")
+    assert prompt.count("```") == 3  # the cell's block, and the fence the request names
+    assert "    KeyError: 'Apple'" in prompt and "    prices: dict" in prompt
+
+
 def test_fix_prompt_from_a_syntax_error(shell: Any) -> None:
     run(shell, "x = (1,\ny = 2\n")
     failure = magics(shell).failures.last
@@ -112,7 +121,7 @@ def test_fix_tells_the_model_what_the_cells_variables_hold(shell: Any) -> None:
     run(shell, "basket = ['apple']\nprint(prices['Apple'])\n")
     run(shell, "%qwen fix")
     prompt = last_user_message(shell)
-    values = prompt[prompt.index("as they are now"):prompt.index("The error")]
+    values = prompt[prompt.index("hold now"):prompt.index("Say in one")]
     assert "prices" in values and "'apple'" in values and "'pear'" in values
     assert "basket" not in values  # defined by the cell itself: it shows it
 
@@ -123,7 +132,7 @@ def test_fix_sends_no_values_where_the_setting_says_no(shell: Any) -> None:
     run(shell, "print(prices['Apple'])")
     run(shell, "%qwen fix")
     prompt = last_user_message(shell)
-    assert "as they are now" not in prompt and "1.5" not in prompt
+    assert "hold now" not in prompt and "1.5" not in prompt
 
 
 # -- %qwen explain [N] ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qwen_magic.checked import check_fix
+from qwen_magic.checked import CheckPolicy, check_fix
 from qwen_magic.checking.sandbox import CheckRun
 from qwen_magic.config import GenerationConfig
 from qwen_magic.notebook.cell_python import fix_problem
@@ -74,8 +74,10 @@ def test_fix_check_runs_a_self_contained_correction_and_says_so(shell: Any) -> N
     ])
     run(shell, "%qwen fix --check")
     assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
-    assert "checked: the corrected cell runs cleanly after 1 more answer" in footer(shell)
-    repair = shell.fake_provider.requests[-1].messages[-1]["content"]
+    # The clean one is kept once another answer (the fake repeats its last) prints the same.
+    assert ("checked: the corrected cell runs cleanly after 2 more answers; 2 of 2 clean runs "
+            "print the same") in footer(shell)
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
     assert "math domain error" in repair  # told what went wrong, by the sandbox's run
 
 
@@ -109,20 +111,58 @@ def test_hiding_the_error_is_not_a_fix() -> None:
     assert (fix_problem(FAILED, "") or "").startswith("not a fix")
 
 
-def test_check_fix_keeps_the_first_clean_run() -> None:
-    """The loop alone, with a stand-in for the sandbox (FAKE runs)."""
-    answers = iter(["```python\nbad()\n```", "```python\ngood()\n```"])
+def _answers_and_runs(codes: list[str]) -> tuple[Any, Any]:
+    """An ``ask`` giving ``codes`` in turn and a stand-in for the sandbox (FAKE runs): a cell
+    containing ``bad`` raises, any other prints what its ``# prints X`` comment says."""
+    answers = iter(f"```python\n{code}\n```" for code in codes)
 
     def ask(messages: list[dict[str, str]], config: GenerationConfig) -> GenerationResult:
         return GenerationResult(next(answers), "stop", config=config)
 
     def run_cell(code: str) -> CheckRun:
-        return CheckRun((), None if "good" in code else "NameError: name 'bad' is not defined", 0.1)
+        if "bad" in code:
+            return CheckRun((), "NameError: name 'bad' is not defined", 0.1)
+        return CheckRun((), None, 0.1, output=code.partition("# prints ")[2].strip() + "\n")
+    return ask, run_cell
 
+
+def test_check_fix_keeps_a_clean_run_once_another_prints_the_same() -> None:
+    """The loop alone (fake answers and runs): a cell that runs cleanly but prints what no
+    other answer prints loses to the first of two that agree."""
+    ask, run_cell = _answers_and_runs(["bad()", "f(1)  # prints 5", "g(1)  # prints 4",
+                                       "h(1)  # prints 4", "never asked"])
     first = ask([], GenerationConfig())
     best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask,
                               lambda code: None, run_cell=run_cell)
-    assert best.code.strip() == "good()" and outcome.verified and outcome.attempts == 2
+    assert best.code.strip() == "g(1)  # prints 4" and outcome.verified
+    assert outcome.attempts == 4  # the answer, a repair, then fresh ones until two agree
+    assert "2 of 3 clean runs print the same" in outcome.line
+
+
+def test_check_fix_without_agreement_marks_the_first_clean_run() -> None:
+    """Fake answers and runs: every clean run prints something else — the candidates are
+    spent, and the first clean one is inserted marked as unverified."""
+    ask, run_cell = _answers_and_runs(["f()  # prints 1", "f()  # prints 2", "f()  # prints 3",
+                                       "f()  # prints 4"])
+    first = ask([], GenerationConfig())
+    best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask,
+                              lambda code: None, run_cell=run_cell)
+    assert best.code.strip() == "f()  # prints 1" and not outcome.verified and outcome.insert
+    assert outcome.attempts == 1 + CheckPolicy().candidates
+    assert outcome.line.startswith("not verified: it runs, but no two of 4 clean runs print")
+    assert outcome.mark.startswith("# qwen: not verified") and "review" in outcome.mark
+
+
+def test_check_fix_inserts_nothing_when_every_answer_repeats_the_cell() -> None:
+    """Fake answers: only the failed cell again, every time — the footer says nothing was
+    inserted (it once said "best attempt inserted" while nothing was)."""
+    ask, run_cell = _answers_and_runs(["bad()"] * 6)
+    first = ask([], GenerationConfig())
+    best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask,
+                              lambda code: "not a fix: it only repeats the failed cell",
+                              run_cell=run_cell)
+    assert not outcome.insert and not outcome.verified
+    assert outcome.line == "nothing inserted: it only repeats the failed cell"
 
 
 def test_fix_check_runs_the_correction_of_a_cell_that_did_not_parse(shell: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CatalogEntry
-from .checked import Accept, check_and_repair, check_fix, unchecked_fix, until_a_fix
+from .checked import Accept, LeftUnrun, check_and_repair, check_fix, unchecked_fix, until_a_fix
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
 from .errors import ConfigError, QwenMagicError
@@ -334,6 +334,7 @@ def fix_cell(
     check: bool = False,
     not_checked: str = "",
     not_runnable: Callable[[str], str | None] = lambda code: None,
+    left_unrun: LeftUnrun = lambda code, lines_run: None,
     choose_code: Callable[[str], str] | None = None,
     provider: Provider | None = None,
     sinks: Iterable[Sink] = (),
@@ -347,7 +348,8 @@ def fix_cell(
     kernel, and is repaired or asked for afresh until one runs cleanly and a second answer
     prints the same (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when the failed cell
     could not be run on its own ("not checked: reads notebook variables: df"), and
-    ``not_runnable`` says why a corrected cell could not be (the same, or None). The result's
+    ``not_runnable`` says why a corrected cell could not be (the same, or None);
+    ``left_unrun`` why a clean run does not count (it skipped the user's lines). The result's
     :class:`~.result.FixOutcome` says whether to insert the cell and how it fared.
     """
     global last_result
@@ -372,7 +374,7 @@ def fix_cell(
         if check:
             try:
                 result, outcome = check_fix(result, messages, ask, accept, say=say,
-                                            not_runnable=not_runnable)
+                                            not_runnable=not_runnable, left_unrun=left_unrun)
             finally:
                 say("")
         else:

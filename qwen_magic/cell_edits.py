@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import textwrap
+from collections.abc import Collection
 
 # Top-level `await` is valid in a notebook cell (IPython's autoawait).
 _CELL_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -78,7 +79,8 @@ def _tree(source: str) -> str | None:
         return None
 
 
-__all__ = ["hides_failure", "likeness", "lines_changed", "only_repeats", "syntax_problem"]
+__all__ = ["hides_failure", "likeness", "lines_changed", "only_repeats", "syntax_problem",
+           "unrun_user_line"]
 
 
 def hides_failure(failed_python: str, fixed_python: str) -> bool:
@@ -99,3 +101,94 @@ def hides_failure(failed_python: str, fixed_python: str) -> bool:
         return sum(isinstance(node, kinds) for node in ast.walk(tree))
 
     return tries(fixed) > tries(failed) or len(fixed.body) < len(failed.body)
+
+
+# A statement of the corrected cell is the user's when its first line is one of the failed
+# cell's lines, or mostly made of one (changed in place: `print(re.match(p, s).group())` →
+# `print(m.group())`, `n = int(s)` → `n = float(s)`); a line shorter than this, or a message
+# (`print("no match")`), is the user's only when it is the same.
+_FROM_A_USER_LINE = 0.65
+_SHORT_LINE = 8
+
+
+def unrun_user_line(failed_python: str, fixed_python: str,
+                    lines_run: Collection[int]) -> tuple[int, int] | None:
+    """A statement of the user's that a new guard kept from running: ``(guard's line, the
+    statement's line)`` in the fixed cell, or None.
+
+    A *new guard* is a compound statement the failed cell did not have (``if``, ``for``,
+    ``while``, ``with``, ``def``, ``class``, ``try``); when its body or ``else`` part holds
+    statements of the user's, at least one of them must be among ``lines_run`` (the lines a
+    clean run of the fixed cell went through). So ``if m: print(m.group())`` and ``if m is
+    None: print("no match") else: print(m.group())`` must print the match, and code moved
+    into a new ``def`` must be called; a guard's ``except`` parts and the user's own branches
+    may stay unrun, as they may in any run.
+    """
+    try:
+        tree = ast.parse(fixed_python)
+    except (SyntaxError, ValueError):
+        return None
+    try:
+        failed_lines = {_first_line(failed_python, node) for node in ast.walk(ast.parse(
+            failed_python)) if isinstance(node, ast.stmt)}
+    except (SyntaxError, ValueError):  # the failed cell's own SyntaxError: its lines as they are
+        failed_lines = {line.strip() for line in failed_python.splitlines() if line.strip()}
+
+    def from_user(statement: ast.stmt) -> bool:
+        text = _first_line(fixed_python, statement)
+        if text in failed_lines:
+            return True
+        return len(text) >= _SHORT_LINE and not _a_message(statement) and any(
+            _share_from(line, text) >= _FROM_A_USER_LINE for line in failed_lines)
+
+    guarded: dict[int, list[int]] = {}  # a new guard's line: the user's statements it holds
+
+    def visit(statements: list[ast.stmt], guard: int | None) -> None:
+        for statement in statements:
+            user = from_user(statement)
+            if guard is not None and user:
+                guarded[guard].append(statement.lineno)
+            new_guard = not user and isinstance(statement, _GUARDS)
+            if new_guard:
+                guarded.setdefault(statement.lineno, [])
+            for field, value in ast.iter_fields(statement):
+                inside = statement.lineno if new_guard and field in ("body", "orelse") else None
+                if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                    visit(value, inside)
+                elif isinstance(value, list):  # except handlers, match cases
+                    for part in value:
+                        if isinstance(getattr(part, "body", None), list):
+                            visit(part.body, None)
+
+    visit(tree.body, None)
+    for guard, statements in sorted(guarded.items()):
+        if statements and not set(statements) & set(lines_run):
+            return guard, statements[0]
+    return None
+
+
+def _first_line(source: str, statement: ast.stmt) -> str:
+    """The statement's text on its first line, without a comment after it."""
+    line = source.splitlines()[statement.lineno - 1]
+    end = statement.end_col_offset if statement.end_lineno == statement.lineno else None
+    return line.encode("utf-8")[statement.col_offset:end].decode("utf-8", "replace").strip()
+
+
+def _a_message(statement: ast.stmt) -> bool:
+    """A call with only text for arguments: ``print("no match")``, ``log.warning(f"…")``."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    return isinstance(call, ast.Call) and all(
+        isinstance(argument, ast.JoinedStr)
+        or isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+        for argument in [*call.args, *(keyword.value for keyword in call.keywords)])
+
+
+def _share_from(source: str, text: str) -> float:
+    """How much of ``text`` is made of ``source``'s characters, in order (0 to 1)."""
+    blocks = difflib.SequenceMatcher(None, source, text, autojunk=False).get_matching_blocks()
+    return sum(block.size for block in blocks) / len(text)
+
+
+_GUARDS = tuple(getattr(ast, name) for name in (
+    "If", "For", "AsyncFor", "While", "With", "AsyncWith", "FunctionDef", "AsyncFunctionDef",
+    "ClassDef", "Try", "TryStar") if hasattr(ast, name))

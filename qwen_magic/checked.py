@@ -167,6 +167,9 @@ def check_and_repair(
 Accept = Callable[[str], "str | None"]
 #: Run a corrected cell on its own (the sandbox; a unit test passes a stand-in).
 RunCell = Callable[[str], CheckRun]
+#: Why a clean run of a corrected cell does not count (it kept the user's lines from
+#: running: the lines it ran are given), or None.
+LeftUnrun = Callable[[str, frozenset[int]], "str | None"]
 
 
 def with_fix_note(messages: list[dict[str, str]], problem: str) -> list[dict[str, str]]:
@@ -188,6 +191,7 @@ def check_fix(
     say: Callable[[str], None] = lambda message: None,
     run_cell: RunCell | None = None,
     not_runnable: Callable[[str], str | None] = lambda code: None,
+    left_unrun: LeftUnrun = lambda code, lines_run: None,
 ) -> tuple[GenerationResult, FixOutcome]:
     """A corrected cell that runs cleanly to the end in ``--check``'s process and prints what
     the other cleanly running answers print (repairs, then fresh answers), else the first
@@ -195,13 +199,15 @@ def check_fix(
 
     "Cleanly": no exception at all (not merely not the original one), and ``accept`` has
     already refused a cell that would pass by hiding the failure (a new try/except, lines
-    left out). "What the others print": the first output that ``policy.agree`` answers
-    share; when every clean run printed something else, the first cell that ran cleanly is
-    kept marked as unverified. Never run in the kernel, and never a
-    corrected cell that ``not_runnable`` says needs the kernel (it reads the notebook's
+    left out), as ``left_unrun`` refuses a clean run that skipped the user's lines (a new
+    ``if`` around the failing one). "What the others print": the first output that
+    ``policy.agree`` answers share; when every clean run printed something else, the first
+    cell that ran cleanly is kept marked as unverified. Never run in the kernel, and never
+    a corrected cell that ``not_runnable`` says needs the kernel (it reads the notebook's
     variables or files): then the answer is kept as it is, "not checked".
     """
-    run: RunCell = run_cell or (lambda code: run_examples(code, (), policy.limits))
+    run: RunCell = run_cell or (lambda code: run_examples(code, (), policy.limits,
+                                                          trace_lines=True))
     config = first.config or GenerationConfig()
     seed = config.seed or 0
     warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
@@ -217,7 +223,8 @@ def check_fix(
         if problem is None:
             outcome = run(result.code)
             isolation = outcome.isolation or isolation
-            problem = f"it failed when it ran: {outcome.error}" if outcome.error else None
+            problem = (f"it failed when it ran: {outcome.error}" if outcome.error
+                       else left_unrun(result.code, outcome.lines_run))
             if problem is None:
                 printed.append((result, outcome.output))
         attempts.append((result, problem))
@@ -345,6 +352,6 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "RunCell", "RunCheck", "check_and_repair",
-           "check_fix", "first_failure", "repair_request", "unchecked_fix", "until_a_fix",
-           "with_fix_note"]
+__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "LeftUnrun", "RunCell", "RunCheck",
+           "check_and_repair", "check_fix", "first_failure", "repair_request", "unchecked_fix",
+           "until_a_fix", "with_fix_note"]

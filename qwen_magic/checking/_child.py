@@ -50,13 +50,14 @@ def main() -> None:
     code = job["code"]
     linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)
     printed = Capped(GOT_LIMIT)  # its top-level prints: what a corrected cell shows
+    lines = LinesRun(enabled=bool(job.get("trace_lines")))
     try:
-        with Redirected(printed):
+        with Redirected(printed), lines:
             exec(compile(code, CODE_FILE, "exec", dont_inherit=True), module.__dict__)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: never propagate
         report.send(event="error", error=exception_line(exc, memory_note) + where_in_code(exc))
         finish(report)
-    report.send(event="loaded", output=printed.getvalue())
+    report.send(event="loaded", output=printed.getvalue(), lines_run=sorted(lines.run))
 
     checker = doctest.OutputChecker()
     for index, example in enumerate(job["examples"]):
@@ -298,6 +299,32 @@ class Redirected:
 
     def __exit__(self, *exc_info: object) -> None:
         sys.stdout, sys.stderr = self.saved
+
+
+class LinesRun:
+    """Which lines of the code ran, when ``enabled`` (``%qwen fix --check`` asks: does the
+    corrected cell still run the lines the user wrote?). Only the code's own frames are
+    traced line by line; a library's frames cost one call each."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.run: set[int] = set()
+
+    def __enter__(self) -> None:
+        def on_line(frame: types.FrameType, event: str, arg: object) -> Any:
+            if event == "line":
+                self.run.add(frame.f_lineno)
+            return on_line
+
+        def on_call(frame: types.FrameType, event: str, arg: object) -> Any:
+            return on_line if frame.f_code.co_filename == CODE_FILE else None
+
+        if self.enabled:
+            sys.settrace(on_call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
+            sys.settrace(None)
 
 
 class Reporter:

@@ -104,6 +104,7 @@ class CheckRun:
     not_run: tuple[Example, ...] = ()  # the examples after the point where the run stopped
     isolation: str = ""  # the Isolation level's value it ran at ("bubblewrap", … "process")
     output: str = ""  # what the code printed at its top level (its first 1,000 characters)
+    lines_run: frozenset[int] = frozenset()  # the code's lines that ran, when traced
 
     @property
     def passed(self) -> int:
@@ -119,8 +120,10 @@ class CheckRun:
 
 
 def run_examples(code: str, examples: Sequence[Example], limits: Limits = Limits(), *,
-                 python: str | None = None, isolation: Isolation | str | None = None) -> CheckRun:
+                 python: str | None = None, isolation: Isolation | str | None = None,
+                 trace_lines: bool = False) -> CheckRun:
     """Run ``code`` as a fresh main module in a child process, then each example against it.
+    With ``trace_lines`` the run says which of the code's lines ran (``CheckRun.lines_run``).
 
     ``isolation`` forces a level (else $QWEN_MAGIC_CHECK_ISOLATION, else the strongest this
     machine provides: :func:`isolation_level`). ``python`` is the interpreter for the child; by
@@ -134,7 +137,7 @@ def run_examples(code: str, examples: Sequence[Example], limits: Limits = Limits
     level = _level(isolation)
     examples = tuple(examples)
     with _child_user() as user:
-        return _run(code, examples, limits, python, level, user)
+        return _run(code, examples, limits, python, level, user, trace_lines)
 
 
 def _level(isolation: Isolation | str | None) -> Isolation:
@@ -147,7 +150,7 @@ def _level(isolation: Isolation | str | None) -> Isolation:
 
 
 def _run(code: str, examples: tuple[Example, ...], limits: Limits, python: str | None,
-         level: Isolation, user: CheckUser | None) -> CheckRun:
+         level: Isolation, user: CheckUser | None, trace_lines: bool) -> CheckRun:
     site_dirs = tuple(d for d in site.getsitepackages() if os.path.isdir(d))
     python = _choose_python(python, user, site_dirs)
     started = time.monotonic()
@@ -166,7 +169,7 @@ def _run(code: str, examples: tuple[Example, ...], limits: Limits, python: str |
                 "code": code,
                 "examples": [{"source": e.source, "expected": e.expected} for e in examples],
                 "limits": dataclasses.asdict(limits), "site_dirs": list(site_dirs),
-                "results_fd": results.fileno(),
+                "results_fd": results.fileno(), "trace_lines": trace_lines,
             }).encode("utf-8"))
             job.seek(0)
             try:
@@ -500,10 +503,11 @@ def _outcome(examples: tuple[Example, ...], records: list[dict[str, Any]], retur
     events = {record.get("event") for record in records}
     results: list[ExampleResult] = []
     error: str | None = None
-    output = ""
+    output, lines_run = "", frozenset[int]()
     for record in records:
         if record.get("event") == "loaded":
             output = str(record.get("output", ""))[:_OUTPUT_KEPT]
+            lines_run = frozenset(int(line) for line in record.get("lines_run", ()))
         elif record.get("event") == "error" and error is None:
             error = str(record.get("error"))[:500]
         elif (record.get("event") == "result" and len(results) < len(examples)
@@ -517,7 +521,7 @@ def _outcome(examples: tuple[Example, ...], records: list[dict[str, Any]], retur
         elif len(results) < len(examples):
             error += f" while running {examples[len(results)].describe()}"
     return CheckRun(tuple(results), error, round(seconds, 3), examples[len(results):],
-                    output=output)
+                    output=output, lines_run=lines_run)
 
 
 def _abnormal_end(returncode: int, finished: bool, stderr_tail: str, limits: Limits) -> str:

@@ -9,11 +9,11 @@ ends (``qwen_magic.cell_scope``, ``qwen_magic.cell_edits``). Nothing here runs t
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Collection, Container
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ..cell_edits import hides_failure, likeness, only_repeats, syntax_problem
+from ..cell_edits import hides_failure, likeness, only_repeats, syntax_problem, unrun_user_line
 from ..cell_scope import CellScope, analyze_cell
 from ..checked import NOT_A_FIX
 from ..codeblocks import extract_code, python_blocks
@@ -47,7 +47,7 @@ def repeats_failed_cell(failed_cell: str, fixed_cell: str) -> bool:
 
 
 __all__ = ["as_python", "cell_scope", "cell_syntax_problem", "corrected_cell", "fix_problem",
-           "repeats_failed_cell"]
+           "repeats_failed_cell", "skipped_user_line"]
 
 
 def corrected_cell(failed_cell: str, answer: str) -> str:
@@ -81,3 +81,16 @@ def fix_problem(failed_cell: str, code: str) -> str | None:
     if hides_failure(as_python(failed_cell), as_python(code)):
         return "it hides the error instead of fixing it (a new try/except, or lines left out)"
     return None
+
+
+def skipped_user_line(failed_cell: str, code: str, lines_run: Collection[int]) -> str | None:
+    """Why a clean run of the corrected ``code`` does not count, or None: a line it added
+    kept one of the user's from running (:func:`~qwen_magic.cell_edits.unrun_user_line`;
+    ``lines_run``: the lines the run went through)."""
+    found = unrun_user_line(as_python(failed_cell), as_python(code), lines_run)
+    if found is None:
+        return None
+    guard, line = found
+    lines = code.splitlines()
+    return (f"it runs cleanly only because its new line {guard} (`{lines[guard - 1].strip()}`) "
+            f"keeps the cell's own line {line} (`{lines[line - 1].strip()}`) from running")

@@ -38,7 +38,7 @@ from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import is_busy, provider_status
 from . import commands
-from .cell_python import cell_scope, corrected_cell, fix_problem
+from .cell_python import cell_scope, corrected_cell, fix_problem, skipped_user_line
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
 from .failures import FailureLog
@@ -304,6 +304,8 @@ class QwenMagics(Magics, _OptionTraits):
             return api.fix_cell(prompt, config, lambda code: fix_problem(failure.source, code),
                                 check=check, not_checked=not_checked,
                                 not_runnable=not_runnable,
+                                left_unrun=lambda code, lines_run: skipped_user_line(
+                                    failure.source, code, lines_run),
                                 choose_code=lambda text: corrected_cell(failure.source, text),
                                 provider=provider, sinks=[sink])
 

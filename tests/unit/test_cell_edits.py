@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_magic.cell_edits import likeness, lines_changed, only_repeats, syntax_problem
+from qwen_magic.cell_edits import (
+    likeness,
+    lines_changed,
+    only_repeats,
+    syntax_problem,
+    unrun_user_line,
+)
 from qwen_magic.notebook.cell_python import (
     cell_syntax_problem,
     corrected_cell,
@@ -114,3 +120,41 @@ def test_corrected_cell_falls_back_to_the_answers_code():
     assert corrected_cell(FAILED_CELL, "No code, only words.") == ""
     magic = "```python\n%time print(math.sqrt(16))\n```"  # valid after IPython's transform
     assert corrected_cell(FAILED_CELL, magic) == "%time print(math.sqrt(16))\n"
+
+
+RE_FAILED = 'import re\nprint(re.match(r"\\d+", "order 66").group())\n'
+RE_GUARDED = ('import re\nm = re.match(r"\\d+", "order 66")\nif m:\n    print(m.group())\n'
+              'else:\n    print("no number")\n')
+
+
+def test_a_new_guard_must_run_the_users_lines_it_holds():
+    # `if m:` (line 3) holds the user's print, changed in place (line 4): it must run.
+    assert unrun_user_line(RE_FAILED, RE_GUARDED, {1, 2, 3, 6}) == (3, 4)
+    assert unrun_user_line(RE_FAILED, RE_GUARDED, {1, 2, 3, 4}) is None
+    commented = RE_GUARDED.replace("m.group())", "m.group())  # the number, if there is one")
+    assert unrun_user_line(RE_FAILED, commented, {1, 2, 3, 6}) == (3, 4)
+    # The same guard the other way round: the user's line in its `else` part.
+    inverted = ('import re\nm = re.match(r"\\d+", "order 66")\nif m is None:\n'
+                '    print("no number")\nelse:\n    print(m.group())\n')
+    assert unrun_user_line(RE_FAILED, inverted, {1, 2, 3, 4}) == (3, 6)
+    # The cell moved into a new function that is never called.
+    wrapped = 'import re\ndef main():\n    print(re.search(r"\\d+", "order 66").group())\n'
+    assert unrun_user_line(RE_FAILED, wrapped, {1, 2}) == (2, 3)
+    assert unrun_user_line(RE_FAILED, wrapped + "main()\n", {1, 2, 3, 4}) is None
+
+
+def test_the_users_own_branches_and_a_guards_other_parts_may_stay_unrun():
+    failed = 'x = 3\nif x > 5:\n    print("big")\nelse:\n    print(x + "")\n'
+    fixed = 'x = 3\nif x > 5:\n    print("big")\nelse:\n    print(x)\n'
+    assert unrun_user_line(failed, fixed, {1, 2, 5}) is None  # the user's `if`, not a guard
+    # A new `if` with the user's line, changed, in both branches: one of them ran.
+    both = 's = "2.5"\nif s.isdigit():\n    n = int(s)\nelse:\n    n = float(s)\n'
+    assert unrun_user_line('s = "2.5"\nn = int(s)\n', both, {1, 2, 5}) is None
+    # A guard's `except` part may stay unrun.
+    caught = ('import json\ntry:\n    print(json.loads("[1]"))\nexcept ValueError:\n'
+              '    print(json.loads("[]"))\n')
+    assert unrun_user_line('import json\nprint(json.load("[1]"))\n', caught, {1, 2, 3}) is None
+    # A new `if` whose body is all new lines guards nothing of the user's.
+    assert unrun_user_line("print(1 + '1')\n", "if False:\n    raise SystemExit\nprint(2)\n",
+                           {1, 3}) is None
+    assert unrun_user_line(RE_FAILED, "print((", set()) is None  # does not parse: not judged

@@ -364,3 +364,15 @@ def test_the_codes_own_output_is_reported_and_capped():
     assert flood.output.startswith("x" * 1000 + "…") and "more characters" in flood.output
     failed = run_examples("print('before')\n1 / 0\n", [])
     assert failed.error and failed.output == ""  # a failed run has no output to compare
+
+
+def test_traced_runs_say_which_lines_of_the_code_ran():
+    """``%qwen fix --check`` asks which of a corrected cell's lines ran: a branch not taken
+    and a function never called are missing; lines of functions that ran are there."""
+    code = ("def twice(n):\n    return 2 * n\n\ndef never():\n    return 0\n\n"
+            "x = twice(3)\nif x > 10:\n    print('big')\nprint(x)\n")
+    traced = run_examples(code, [], trace_lines=True)
+    assert traced.ok and traced.output == "6\n"
+    assert traced.lines_run >= {1, 2, 4, 7, 8, 10}
+    assert not traced.lines_run & {5, 9}
+    assert run_examples(code, []).lines_run == frozenset()  # untraced unless asked

@@ -81,6 +81,23 @@ def test_fix_check_runs_a_self_contained_correction_and_says_so(shell: Any) -> N
     assert "math domain error" in repair  # told what went wrong, by the sandbox's run
 
 
+def test_fix_check_refuses_a_clean_run_that_skips_the_users_line(shell: Any) -> None:
+    """A new ``if`` around the failing line runs cleanly without running it: not a fix. The
+    repair is told which line it kept from running (the real sandbox traces the lines)."""
+    run(shell, 'import re\nprint(re.match(r"\\d+", "order 66").group())')
+    guarded = ('import re\nm = re.match(r"\\d+", "order 66")\nif m:\n    print(m.group())\n'
+               'else:\n    print("no number")')
+    searched = 'import re\nprint(re.search(r"\\d+", "order 66").group())'
+    shell.fake_provider = Continuing([f"```python\n{guarded}\n```",
+                                      f"```python\n{searched}\n```"])
+    run(shell, "%qwen fix --check")
+    assert shell.inserted == [searched]
+    assert ("checked: the corrected cell runs cleanly after 2 more answers; 2 of 2 clean runs "
+            "print the same") in footer(shell)
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    assert "keeps the cell's own line 4 (`print(m.group())`) from running" in repair
+
+
 def test_fix_check_never_runs_a_cell_that_reads_notebook_variables(shell: Any) -> None:
     run(shell, "radius = 2")
     run(shell, "print(3.14 * radiu ** 2)")

@@ -163,8 +163,9 @@ def is_subcommand(command: str, rest: str) -> bool:
 
     "%qwen help me parse dates" and "%qwen load a CSV into pandas" are prompts; "%qwen help"
     and "%qwen load models/x.gguf" are subcommands. "%qwen explain" and "%qwen explain 3"
-    are subcommands, "%qwen explain decorators" a prompt; "%qwen fix" alone is a subcommand,
-    "%qwen fix the bug in my parser" a prompt.
+    are subcommands, "%qwen explain decorators" a prompt; "%qwen fix" with options only
+    ("%qwen fix --check --model 1.5b") is a subcommand, "%qwen fix the bug in my parser" a
+    prompt.
     """
     if command not in COMMANDS:
         return False
@@ -174,9 +175,19 @@ def is_subcommand(command: str, rest: str) -> bool:
         return rest in ("", "auto", "hub", "pypi-mirror") or catalog.find(rest) is not None
     if command == "explain":
         return not rest or rest.isdigit()
-    if command == "fix":
-        return rest in ("", "--check")
+    if command == "fix":  # options only: fix --check, fix --model 1.5b
+        return _only_options(rest)
     return not rest
+
+
+def _only_options(rest: str) -> bool:
+    if not rest.startswith("-"):
+        return not rest
+    try:
+        _, prompt = parse_cell_args(rest)
+    except UsageError:  # a mistyped option: the subcommand, which says what is wrong
+        return True
+    return not prompt.strip()
 
 
 @dataclass(frozen=True)

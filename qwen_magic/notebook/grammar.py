@@ -47,10 +47,10 @@ LINE_HELP = """%qwen <subcommand> | %qwen <prompt>
                   auto | hub | pypi-mirror); `qwen-magic models` lists the catalog
   panel           the tuning panel (also qwen_magic.panel())
   insert          insert the panel's last code as the next cell
-  fix [--check]   the last failed cell: a diagnosis, and the whole corrected cell as a new
-                  cell below (not run; the failed cell stays as it was); --check runs a
-                  self-contained correction in a separate process until one runs cleanly
-                  and a second answer prints the same
+  fix [--check] [--model NAME]  the last failed cell: a diagnosis, and the whole corrected
+                  cell as a new cell below (not run; the failed cell stays as it was); --check
+                  runs a self-contained correction in a separate process until one runs
+                  cleanly and a second answer prints the same; --model 1.5b fixes more
   explain [N]     explain cell In[N] (default: the last failed cell); inserts nothing
   new             start a new conversation (forget what %%qwen -c continues)
   help            this text

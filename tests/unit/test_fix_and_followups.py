@@ -166,11 +166,19 @@ def test_explain_an_unknown_cell_is_a_one_line_error(shell: Any) -> None:
 
 
 @pytest.mark.parametrize(("line", "subcommand"), [
-    ("fix", True), ("fix the bug in my parser", False), ("explain", True),
+    ("fix", True), ("fix the bug in my parser", False), ("fix --check", True),
+    ("fix --model 1.5b --check", True), ("fix --check the bug", False), ("fix --chek", True),
+    ("explain", True),
     ("explain 3", True), ("explain decorators", False), ("new", True), ("new test", False),
 ])
 def test_subcommand_or_prompt(line: str, subcommand: bool) -> None:
     assert (commands.parse(line) is not None) is subcommand
+
+
+def test_a_mistyped_fix_option_is_a_one_line_error(shell: Any) -> None:
+    shell.run_cell("1 / 0", store_history=True)
+    with pytest.raises(UsageError, match="unrecognized arguments: --chek"):
+        shell.run_line_magic("qwen", "fix --chek")
 
 
 def test_a_prompt_starting_with_explain_goes_to_the_model(shell: Any) -> None:

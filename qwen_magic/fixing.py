@@ -53,7 +53,7 @@ def fix_prompt(failure: Failure, live_values: str = "") -> str:
     description, as Python), so that a misspelt column or key can be corrected to one that
     exists; the cell alone does not show them. The error and the values are indented text,
     not fenced blocks: the cell is the prompt's only code block, since a small model shown
-    several answers with one of them (the values' annotations) or with the prompt's layout.
+    several blocks answered with the wrong one (the values' annotations).
     """
     values = ("What the notebook's variables it reads hold now:\n"
               + "".join(f"    {line}\n" for line in live_values.strip().splitlines()) + "\n"

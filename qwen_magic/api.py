@@ -631,6 +631,22 @@ def default_completion_model(chat_model: Path | None) -> str | None:
     return str(path)
 
 
+def bigger_chat_model(provider: Provider, n_ctx: int) -> CatalogEntry | None:
+    """The smallest installed catalog chat model bigger than the one ``provider`` runs that
+    fits in free memory at ``n_ctx`` — what to suggest when an answer fell short (the 1.5B
+    fixes half again as many failed cells as the 0.5B: docs/performance.md); None when there
+    is none, or ``provider`` runs no catalog model of this machine's."""
+    from .catalog import fitting
+    from .providers.local.choose import entry_for
+
+    current = model_file(provider)
+    own = entry_for(current) if current is not None else None
+    if own is None:
+        return None
+    return next((entry for entry in fitting(n_ctx, available_memory(), role="chat")
+                 if entry.file_size > own.file_size and installed_model(entry) is not None), None)
+
+
 def available_memory() -> int:
     """Bytes of memory free for a model now."""
     from .providers.local.models import available_memory as free

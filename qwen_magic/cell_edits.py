@@ -79,8 +79,95 @@ def _tree(source: str) -> str | None:
         return None
 
 
-__all__ = ["hides_failure", "likeness", "lines_changed", "only_repeats", "syntax_problem",
-           "unrun_user_line"]
+__all__ = ["fails_the_same_way", "hides_failure", "likeness", "lines_changed", "missing_again",
+           "only_repeats", "syntax_problem", "unrun_user_line"]
+
+
+def fails_the_same_way(failed_python: str, fixed_python: str, raised_at: int) -> bool:
+    """Whether the fixed cell must fail as the failed one did, without running either: the
+    top-level statement that was running at line ``raised_at`` when it raised, and every
+    statement before it, are the same code (comments and layout aside). Python runs a cell's
+    statements in order, so with nothing changed before the error the same line raises again.
+
+    A change after that line cannot be reached; a change inside the failing statement (a
+    loop's body, say) or before it might fix it, and is left to the model and ``--check``.
+    """
+    try:
+        failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
+    except (SyntaxError, ValueError):
+        return False
+    reached = [statement for statement in failed.body if statement.lineno <= raised_at]
+    if not reached or (reached[-1].end_lineno or reached[-1].lineno) < raised_at:
+        return False  # the line is no statement of the cell's (a stale or foreign number)
+    before = fixed.body[: len(reached)]
+    return len(before) == len(reached) and all(
+        ast.dump(old) == ast.dump(new) for old, new in zip(reached, before))
+
+
+def missing_again(failed_python: str, fixed_python: str, raised_at: int,
+                  attribute: str) -> str | None:
+    """The expression (as the fixed cell writes it) whose ``.attribute`` the fixed cell still
+    reads, when the failed cell's raising statement read it from the same expression and the
+    AttributeError said it has none — or None.
+
+    "The same": the same code, and every name in it bound by the same statements in both
+    cells (or by neither: the kernel's). So ``inventory.has_key(k)`` kept beside an unchanged
+    ``inventory`` fails again, while ``datetime.strptime`` after ``import datetime`` became
+    ``from datetime import datetime`` may not, and is left to the model and ``--check``.
+    """
+    try:
+        failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
+    except (SyntaxError, ValueError):
+        return None
+    raising = [statement for statement in failed.body
+               if statement.lineno <= raised_at <= (statement.end_lineno or statement.lineno)]
+    receivers = {ast.dump(node.value) for statement in raising for node in ast.walk(statement)
+                 if isinstance(node, ast.Attribute) and node.attr == attribute}
+    for node in ast.walk(fixed):
+        if isinstance(node, ast.Attribute) and node.attr == attribute \
+                and ast.dump(node.value) in receivers and all(
+                    _bindings(failed, name, raised_at) == _bindings(fixed, name, node.lineno)
+                    for name in _names_in(node.value)):
+            return ast.unparse(node.value)
+    return None
+
+
+def _names_in(expression: ast.expr) -> set[str]:
+    return {node.id for node in ast.walk(expression) if isinstance(node, ast.Name)}
+
+
+def _bindings(tree: ast.Module, name: str, line: int) -> list[str]:
+    """The statements that bind ``name`` before the code at ``line`` reads it, as code: two
+    cells bind it alike when these are the same. The top-level statements before ``line``'s,
+    and the one holding it unless it is a plain assignment or expression (whose value is
+    read before anything is bound: ``df = df.append(row)`` reads the old ``df``)."""
+    bound = []
+    for top in tree.body:
+        if top.lineno > line:
+            break
+        holds = line <= (top.end_lineno or top.lineno)
+        if holds and isinstance(top, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)):
+            break
+        bound += [ast.dump(statement) for statement in ast.walk(top)
+                  if isinstance(statement, ast.stmt) and name in _bound_by(statement)]
+        if holds:
+            break
+    return bound
+
+
+def _bound_by(statement: ast.stmt) -> set[str]:
+    """The names an assignment, import, loop, ``with`` or definition binds."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {statement.name}
+    targets: list[ast.AST] = list(getattr(statement, "targets", []))
+    if getattr(statement, "target", None) is not None:
+        targets.append(statement.target)  # type: ignore[attr-defined]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        targets += [item.optional_vars for item in statement.items if item.optional_vars]
+    return {node.id for target in targets for node in ast.walk(target)
+            if isinstance(node, ast.Name)}
 
 
 def hides_failure(failed_python: str, fixed_python: str) -> bool:

@@ -278,7 +278,9 @@ def check_fix(
         same = f"; {votes} of {len(printed)} clean runs print the same" if votes > 1 else ""
         return good, FixOutcome(f"checked: the corrected cell runs cleanly{how}{same}{where}",
                                 verified=True, attempts=tries)
-    usable = [(r, p) for r, p in attempts if accept(r.code) is None] or attempts
+    # The first that ran (and failed), else the first worth inserting (not a repeat).
+    usable = [(r, p) for r, p in attempts if accept(r.code) is None] or [
+        (r, p) for r, p in attempts if _worth_inserting(accept(r.code))] or attempts
     best, why = usable[0]
     refused = accept(best.code)
     stop = "check stopped — " if stopped else ""
@@ -306,25 +308,36 @@ NOT_A_FIX = "not a fix:"
 def until_a_fix(first: GenerationResult, messages: list[dict[str, str]], ask: Ask,
                 accept: Accept, *, policy: CheckPolicy = CheckPolicy(),
                 say: Callable[[str], None] = lambda message: None) -> GenerationResult:
-    """``first``, or — when it is no fix at all (no code, or the failed cell again: a small
-    model often copies the cell it was shown) — a repair told so, then fresh answers, until
-    one is a fix or the policy's rounds are spent. Nothing is run: this is the plain
-    ``%qwen fix``; ``--check`` goes on to run the cell (:func:`check_fix`)."""
+    """``first``, or — when ``accept`` finds it no fix (no code, the failed cell again: a small
+    model often copies the cell it was shown; a cell that does not parse, would fail the same
+    way or hides the error) — a repair told so, then fresh answers, until one is accepted or
+    the policy's rounds are spent; then the first worth inserting (marked by
+    :func:`unchecked_fix`), else the last. Nothing is run: this is the plain ``%qwen fix``;
+    ``--check`` goes on to run the cell (:func:`check_fix`)."""
     config = first.config or GenerationConfig()
     warmer = config.replace(temperature=max(config.temperature, policy.retry_temperature))
-    seed, result = config.seed or 0, first
+    seed, answers = config.seed or 0, [first]
+    problem = accept(first.code)
     for attempt in range(1, policy.repair_rounds + policy.candidates + 1):
-        problem = accept(result.code)
-        if problem is None or not problem.startswith(NOT_A_FIX):
-            break
+        if problem is None:
+            return answers[-1]
         say(f"{problem.removeprefix(NOT_A_FIX).strip()} — asking again ({attempt})…")
         turns = with_fix_note(messages, problem.removeprefix(NOT_A_FIX).strip()) \
             if attempt <= policy.repair_rounds else messages
         current = ask(turns, warmer.replace(seed=(seed + attempt) % _SEEDS))
         if _stopped(current):
             break
-        result = current
-    return result
+        answers.append(current)
+        problem = accept(current.code)
+    if problem is None:
+        return answers[-1]
+    return next((answer for answer in answers if _worth_inserting(accept(answer.code))),
+                answers[-1])
+
+
+def _worth_inserting(problem: str | None) -> bool:
+    """Whether a corrected cell with ``accept``'s ``problem`` may be inserted (marked if any)."""
+    return not (problem or "").startswith(NOT_A_FIX)
 
 
 def unchecked_fix(problem: str | None, not_checked: str = "") -> FixOutcome:

@@ -10,6 +10,7 @@ SyntaxError has no frames, only its line and caret, which ``format_exception_onl
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ class Failure:
     source: str
     error: str  # the trimmed traceback: the user's frames, then the exception line
     execution_count: int | None = None
+    # The line of the cell's own top-level statement that was running when it raised (None
+    # for a SyntaxError, which ran nothing): what a corrected cell must change by then.
+    raised_at: int | None = None
+
+    @property
+    def missing_attribute(self) -> str | None:
+        """``has_key`` when the cell raised "AttributeError: 'dict' object has no attribute
+        'has_key'" (on an object, a module or a class); None for any other error."""
+        lines = self.error.strip().splitlines()
+        match = _NO_ATTRIBUTE.match(lines[-1]) if lines else None
+        return match.group(1) if match else None
+
+
+_NO_ATTRIBUTE = re.compile(r"AttributeError: .* has no attribute '(\w+)'")
 
 
 def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
@@ -44,6 +59,18 @@ def trim_traceback(exc: BaseException, cell_label: CellLabel) -> str:
             line = line.replace(f'File "{exc.filename}"', cell_label(exc.filename) or "File")
         lines.append(line.rstrip("\n"))
     return "\n".join(lines)
+
+
+def raising_line(exc: BaseException, cell_label: CellLabel) -> int | None:
+    """The line of the failed cell's top-level statement that was running when ``exc`` was
+    raised: the first frame in a cell's file is the cell itself (IPython's own frames come
+    before it, deeper calls after). None for a SyntaxError, or when no frame is a cell's."""
+    if isinstance(exc, SyntaxError):
+        return None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if cell_label(frame.filename) is not None:
+            return frame.lineno
+    return None
 
 
 def fix_prompt(failure: Failure, live_values: str = "") -> str:
@@ -79,4 +106,5 @@ def explain_prompt(source: str, failure: Failure | None = None) -> str:
     return text
 
 
-__all__ = ["CellLabel", "Failure", "explain_prompt", "fix_prompt", "trim_traceback"]
+__all__ = ["CellLabel", "Failure", "explain_prompt", "fix_prompt", "raising_line",
+           "trim_traceback"]

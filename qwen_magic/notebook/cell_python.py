@@ -13,10 +13,19 @@ from collections.abc import Collection, Container
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from ..cell_edits import hides_failure, likeness, only_repeats, syntax_problem, unrun_user_line
+from ..cell_edits import (
+    fails_the_same_way,
+    hides_failure,
+    likeness,
+    missing_again,
+    only_repeats,
+    syntax_problem,
+    unrun_user_line,
+)
 from ..cell_scope import CellScope, analyze_cell
 from ..checked import NOT_A_FIX
 from ..codeblocks import extract_code, python_blocks
+from ..fixing import Failure
 
 
 def as_python(cell: str) -> str:
@@ -66,21 +75,61 @@ def corrected_cell(failed_cell: str, answer: str) -> str:
     return best.rstrip() + "\n"
 
 
-def fix_problem(failed_cell: str, code: str) -> str | None:
-    """Why ``code`` is no acceptable corrected cell for ``failed_cell``, or None.
+def fix_problem(failure: Failure, code: str,
+                kernel_names: Container[str] | None = None) -> str | None:
+    """Why ``code`` is no acceptable corrected cell for the failed cell, or None.
 
-    Starts with :data:`~qwen_magic.checked.NOT_A_FIX` when there is nothing worth inserting.
+    Starts with :data:`~qwen_magic.checked.NOT_A_FIX` when there is nothing worth inserting
+    (no code, or the failed cell again). Found without running anything, the rest are asked
+    for afresh and inserted marked if no answer does better: a cell that does not parse; one
+    that must fail as the failed cell did (:func:`_fails_again`); one that reads a name
+    neither it nor the kernel (``kernel_names``) defines; one that hides the error.
     """
     if not code.strip():
         return f"{NOT_A_FIX} the answer has no code"
     problem = cell_syntax_problem(code)
     if problem:
         return f"it does not parse: {problem}"
-    if repeats_failed_cell(failed_cell, code):
+    if repeats_failed_cell(failure.source, code):
         return f"{NOT_A_FIX} it only repeats the failed cell"
-    if hides_failure(as_python(failed_cell), as_python(code)):
+    failed_python, fixed_python = as_python(failure.source), as_python(code)
+    again = _fails_again(failure, failed_python, fixed_python)
+    if again:
+        return f"it would fail the same way: {again}"
+    missing = _undefined_names(code, kernel_names)
+    if missing:
+        return (f"it reads {', '.join(f'`{name}`' for name in missing)}, which neither the cell "
+                "nor the notebook defines")
+    if hides_failure(failed_python, fixed_python):
         return "it hides the error instead of fixing it (a new try/except, or lines left out)"
     return None
+
+
+def _fails_again(failure: Failure, failed_python: str, fixed_python: str) -> str | None:
+    """Why the fixed cell must raise as the failed one did, or None: nothing changed up to
+    the line that raised, or it still reads the attribute the AttributeError said is not
+    there, from the same thing (:mod:`~qwen_magic.cell_edits`)."""
+    line = failure.raised_at
+    if line is None:  # a SyntaxError: nothing ran
+        return None
+    if fails_the_same_way(failed_python, fixed_python, line):
+        return (f"the line that raised the error (`{failed_python.splitlines()[line - 1].strip()}`)"
+                " is unchanged, and so is every line before it")
+    attribute = failure.missing_attribute
+    receiver = attribute and missing_again(failed_python, fixed_python, line, attribute)
+    if receiver:
+        return f"it still reads `{receiver}.{attribute}`, which the error says does not exist"
+    return None
+
+
+def _undefined_names(code: str, kernel_names: Container[str] | None) -> tuple[str, ...]:
+    """The names ``code`` reads that neither it, the kernel nor the builtins define: a
+    NameError waiting (as pyflakes would say). Not decided for a cell with ``%magic`` or
+    ``!cmd`` lines, whose assignments (``%time x = f()``) are text the analysis cannot see."""
+    if kernel_names is None:
+        return ()
+    scope = cell_scope(code, kernel_names)
+    return () if scope.ipython else scope.undefined_names
 
 
 def skipped_user_line(failed_cell: str, code: str, lines_run: Collection[int]) -> str | None:

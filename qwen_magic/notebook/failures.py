@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..fixing import Failure, trim_traceback
+from ..fixing import Failure, raising_line, trim_traceback
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -52,7 +52,8 @@ class FailureLog:
         source = result.info.raw_cell if result.info is not None else ""
         if exc is None or source.lstrip().startswith(("%qwen", "%%qwen")):
             return
-        failure = Failure(source, trim_traceback(exc, self.cell_label), result.execution_count)
+        failure = Failure(source, trim_traceback(exc, self.cell_label), result.execution_count,
+                          raising_line(exc, self.cell_label))
         self.last = failure
         self.by_count[result.execution_count] = failure
         while len(self.by_count) > _KEEP:

@@ -287,6 +287,7 @@ class QwenMagics(Magics, _OptionTraits):
         prints; a cell that reads the kernel's
         variables or files is not run, and the footer says why."""
         check, not_checked = bool(args.check), ""
+        command = "fix --check" if check else "fix"  # as typed, for the tip below
         namespace = self.ipython.user_ns
         scope = cell_scope(failure.source, namespace)
         # A cell that does not parse says nothing of what it reads: each corrected cell is
@@ -301,7 +302,8 @@ class QwenMagics(Magics, _OptionTraits):
 
         def answer(prompt: str, config: GenerationConfig, provider: Provider,
                    sink: Any) -> GenerationResult:
-            return api.fix_cell(prompt, config, lambda code: fix_problem(failure.source, code),
+            return api.fix_cell(prompt, config,
+                                lambda code: fix_problem(failure, code, namespace),
                                 check=check, not_checked=not_checked,
                                 not_runnable=not_runnable,
                                 left_unrun=lambda code, lines_run: skipped_user_line(
@@ -310,7 +312,25 @@ class QwenMagics(Magics, _OptionTraits):
                                 provider=provider, sinks=[sink])
 
         live_values = self._live_values(scope.notebook_names, namespace, args)
-        return self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
+        result = self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
+        self._suggest_a_bigger_model(result, args, command)
+        return result
+
+    def _suggest_a_bigger_model(self, result: GenerationResult, args: Any, command: str) -> None:
+        """Under a fix the model could not stand behind (marked for review, not verified, or
+        nothing inserted), one line naming the bigger installed model, when there is one."""
+        fix = result.fix
+        if fix is None or fix.verified or (fix.insert and not fix.mark):
+            return
+        try:
+            bigger = api.bigger_chat_model(
+                self.get_provider(args.model, kind=args.provider, base_url=args.base_url),
+                int(self.n_ctx))
+        except Exception:  # noqa: BLE001 - only a tip: the fix above stands without it
+            return
+        if bigger is not None:
+            print(f"tip: the bigger {bigger.short} is installed and fixes more cells: "
+                  f"%qwen {command} --model {bigger.short}")
 
     def _live_values(self, names: tuple[str, ...], namespace: dict[str, Any], args: Any) -> str:
         """What the notebook's variables ``names`` hold (never running user code), when the

@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from qwen_magic.cell_edits import (
+    fails_the_same_way,
     likeness,
     lines_changed,
+    missing_again,
     only_repeats,
     syntax_problem,
     unrun_user_line,
@@ -158,3 +160,58 @@ def test_the_users_own_branches_and_a_guards_other_parts_may_stay_unrun():
     assert unrun_user_line("print(1 + '1')\n", "if False:\n    raise SystemExit\nprint(2)\n",
                            {1, 3}) is None
     assert unrun_user_line(RE_FAILED, "print((", set()) is None  # does not parse: not judged
+
+
+FAILS_AT_3 = "import math\nvalues = [16, 25]\nroots = [math.sqroot(v) for v in values]\nprint(roots)\n"
+
+
+@pytest.mark.parametrize(("fixed", "same"), [
+    (FAILS_AT_3, True),
+    # Comments, layout and what comes after the line that raised do not change the outcome.
+    ("import math  # roots\nvalues = [16, 25]\n\nroots = [math.sqroot(v) for v in values]\n"
+     "print(sorted(roots))\n", True),
+    ("import math\nvalues = [16, 25]\nroots = [math.sqrt(v) for v in values]\nprint(roots)\n",
+     False),  # the line itself changed
+    ("from math import sqrt\nimport math\nmath.sqroot = sqrt\nvalues = [16, 25]\n"
+     "roots = [math.sqroot(v) for v in values]\nprint(roots)\n", False),  # lines before it did
+    ("import math\nvalues = [16, 25]\n", False),  # it stops before the line (hiding: elsewhere)
+    ("import math\nvalues = [16, 25\n", False),  # does not parse: reported on its own
+])
+def test_fails_the_same_way_when_nothing_up_to_the_line_that_raised_changed(fixed, same):
+    assert fails_the_same_way(FAILS_AT_3, fixed, 3) is same
+
+
+def test_fails_the_same_way_sees_a_change_inside_the_failing_statement():
+    failed = "total = 0\nfor n in ['1', 2]:\n    total += n\nprint(total)\n"
+    fixed = "total = 0\nfor n in ['1', 2]:\n    total += int(n)\nprint(total)\n"
+    assert fails_the_same_way(failed, failed.replace("print(total)", "print(total)  # x"), 3)
+    assert not fails_the_same_way(failed, fixed, 3)
+    assert not fails_the_same_way(failed, failed, 9)  # a line the cell does not have
+
+
+@pytest.mark.parametrize(("failed", "fixed", "raised_at", "attribute", "receiver"), [
+    ("stock = {'a': 1}\nif stock.has_key('a'):\n    print(1)\n",
+     "stock = {'a': 1}\nprint(stock.has_key('a'))\n", 2, "has_key", "stock"),
+    ("stock = {'a': 1}\nif stock.has_key('a'):\n    print(1)\n",
+     "stock = {'a': 1}\nprint('a' in stock)\n", 2, "has_key", None),
+    # `stock` bound by another statement: it may have the attribute now.
+    ("stock = {'a': 1}\nif stock.has_key('a'):\n    print(1)\n",
+     "stock = Stock()\nprint(stock.has_key('a'))\n", 2, "has_key", None),
+    ("import datetime\nd = datetime.strptime('2024', '%Y')\n",
+     "import datetime\nd = datetime.strptime('2024', '%Y')  # parse\nprint(d)\n", 2,
+     "strptime", "datetime"),
+    ("import datetime\nd = datetime.strptime('2024', '%Y')\n",
+     "from datetime import datetime\nd = datetime.strptime('2024', '%Y')\n", 2, "strptime", None),
+    # The value is read before the assignment binds it: the old `df` again.
+    ("df.append(row)\n", "df = df.append(row, ignore_index=True)\n", 1, "append", "df"),
+    ("df.append(row)\n", "df = pd.DataFrame(df)\ndf.append(row)\n", 1, "append", None),
+    # The receiver changed: `re.match(...)` gave None, `re.search(...)` need not.
+    ("import re\nprint(re.match('b', 'ab').group())\n",
+     "import re\nprint(re.search('b', 'ab').group())\n", 2, "group", None),
+    # A loop that binds the receiver and changed: left to the model and --check.
+    ("for row in rows:\n    print(row.nme)\n", "for row in rows:\n    print(row.nme.upper())\n",
+     2, "nme", None),
+])
+def test_missing_again_when_the_same_thing_is_asked_for_the_same_attribute(
+        failed, fixed, raised_at, attribute, receiver):
+    assert missing_again(failed, fixed, raised_at, attribute) == receiver

@@ -73,6 +73,27 @@ def test_fix_prompt_from_an_error_in_a_function_of_an_earlier_cell(shell: Any) -
     assert error.rstrip().endswith("NameError: name 'undefined_y' is not defined")
 
 
+def test_the_failure_knows_which_of_the_cells_lines_raised(shell: Any) -> None:
+    """The cell's own top-level statement, even when the error is raised deeper (in an
+    earlier cell's function); none for a SyntaxError, which ran nothing."""
+    run(shell, "total = 1\nprint(totl)\n")
+    assert magics(shell).failures.last.raised_at == 2
+    run(shell, "def f(x):\n    return x + undefined_y\n")
+    run(shell, "a = 1\n\nfor b in [a]:\n    f(b)\n")
+    assert magics(shell).failures.last.raised_at == 4
+    run(shell, "x = (1,\ny = 2\n")
+    assert magics(shell).failures.last.raised_at is None
+
+
+def test_the_failure_names_the_attribute_an_attribute_error_was_about(shell: Any) -> None:
+    run(shell, "stock = {'apple': 3}\nstock.has_key('apple')\n")
+    assert magics(shell).failures.last.missing_attribute == "has_key"
+    run(shell, "import math\nmath.sqroot(16)\n")
+    assert magics(shell).failures.last.missing_attribute == "sqroot"
+    run(shell, "1/0")
+    assert magics(shell).failures.last.missing_attribute is None
+
+
 def test_explain_prompt_with_and_without_a_failure() -> None:
     failure = Failure("1/0", "ZeroDivisionError: division by zero", 3)
     assert "ZeroDivisionError" in explain_prompt("1/0", failure)

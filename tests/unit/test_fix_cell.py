@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from qwen_magic.checked import CheckPolicy, check_fix
+from qwen_magic import api, catalog
+from qwen_magic.checked import CheckPolicy, check_fix, until_a_fix
 from qwen_magic.checking.sandbox import CheckRun
 from qwen_magic.config import GenerationConfig
+from qwen_magic.fixing import Failure
 from qwen_magic.notebook.cell_python import fix_problem
 from qwen_magic.result import GenerationResult
 from tests.fakes import AnswersProvider
@@ -64,6 +66,78 @@ def test_a_repeat_is_asked_again_and_the_next_fix_inserted(shell: Any) -> None:
                                       "```python\nimport math\nprint(math.sqrt(16))\n```"])
     run(shell, "%qwen fix")
     assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
+
+
+def test_a_cell_that_would_fail_the_same_way_is_asked_again_with_the_line_named(
+        shell: Any) -> None:
+    """Nothing before the line that raised changed, so it must raise again: not run to find
+    out (plain fix runs nothing), told which line, and asked again."""
+    run(shell, FAILED)
+    unchanged = "import math  # the math module\nprint(math.sqroot(16))\nprint('done')"
+    shell.fake_provider = Continuing([f"```python\n{unchanged}\n```",
+                                      "```python\nimport math\nprint(math.sqrt(16))\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    assert ("it would fail the same way: the line that raised the error "
+            "(`print(math.sqroot(16))`) is unchanged") in repair
+
+
+def test_a_fix_that_reads_a_name_nothing_defines_is_asked_again(shell: Any) -> None:
+    run(shell, "radius = 2")
+    run(shell, "print(3.14 * radiu ** 2)")
+    shell.fake_provider = Continuing(["```python\nprint(math.pi * radiu ** 2)\n```",
+                                      "```python\nprint(3.14 * radius ** 2)\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["print(3.14 * radius ** 2)"]
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    assert "`radiu`" in repair and "`math`" in repair
+    assert "which neither the cell nor the notebook defines" in repair
+
+
+def test_a_fix_that_still_reads_the_missing_attribute_is_asked_again(shell: Any) -> None:
+    """The line changed, but it still asks the same dict for ``has_key``: it must fail again."""
+    run(shell, "stock = {'apple': 3}")
+    run(shell, "if stock.has_key('apple'):\n    print('in stock')")
+    shell.fake_provider = Continuing([
+        "```python\nfound = stock.has_key('apple')\nif found:\n    print('in stock')\n```",
+        "```python\nif 'apple' in stock:\n    print('in stock')\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["if 'apple' in stock:\n    print('in stock')"]
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    assert "it would fail the same way: it still reads `stock.has_key`" in repair
+
+
+def test_undefined_names_are_not_judged_past_a_magic_line() -> None:
+    """``%time x = 1`` assigns ``x`` in text the analysis cannot read: no verdict."""
+    failure = Failure(FAILED, "")
+    assert fix_problem(failure, "%time x = 16\nimport math\nprint(math.sqrt(x))", {}) is None
+    assert "`x`" in (fix_problem(failure, "import math\nprint(math.sqrt(x))", {}) or "")
+    assert fix_problem(failure, "import math\nprint(math.sqrt(x))", {"x": 16}) is None
+
+
+def test_plain_fix_asks_again_for_a_cell_that_does_not_parse_and_keeps_the_first_if_all_fail(
+        shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(16)\n```"])
+    run(shell, "%qwen fix")
+    assert len(shell.fake_provider.requests) == 6  # the answer, 2 repairs, 3 fresh ones
+    assert shell.inserted[0].startswith("# qwen: it does not parse")  # inserted, marked
+    assert "review: it does not parse" in footer(shell)
+
+
+def test_a_fix_that_fell_short_names_the_bigger_installed_model(
+        shell: Any, monkeypatch: Any, capsys: Any) -> None:
+    """FAKE: as if the 1.5B were installed beside the model that answered."""
+    monkeypatch.setattr(api, "bigger_chat_model", lambda provider, n_ctx: catalog.find("1.5b"))
+    run(shell, FAILED)
+    shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(16)\n```"])
+    run(shell, "%qwen fix")
+    assert "tip: the bigger 1.5b is installed and fixes more cells: %qwen fix --model 1.5b" \
+        in capsys.readouterr().out
+    shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(16))\n```"])
+    run(shell, "%qwen fix")
+    assert "tip:" not in capsys.readouterr().out  # a fix with nothing found wrong: no tip
 
 
 def test_fix_check_runs_a_self_contained_correction_and_says_so(shell: Any) -> None:
@@ -119,13 +193,14 @@ def test_when_every_attempt_fails_the_first_is_inserted_marked(shell: Any) -> No
 
 
 def test_hiding_the_error_is_not_a_fix() -> None:
-    assert fix_problem(FAILED, "import math\ntry:\n    print(math.sqroot(16))\nexcept Exception:\n"
-                               "    pass") is not None
-    assert fix_problem(FAILED, "import math") is not None  # the failing line left out
-    assert fix_problem(FAILED, "import math\nprint(math.sqrt(16))") is None
-    assert fix_problem(FAILED, "%time print(1)\nimport math\nprint(math.sqrt(16))") is None
-    assert "does not parse" in (fix_problem(FAILED, "print(math.sqrt(16)") or "")
-    assert (fix_problem(FAILED, "") or "").startswith("not a fix")
+    failure = Failure(FAILED, "")
+    assert fix_problem(failure, "import math\ntry:\n    print(math.sqroot(16))\n"
+                                "except Exception:\n    pass") is not None
+    assert fix_problem(failure, "import math") is not None  # the failing line left out
+    assert fix_problem(failure, "import math\nprint(math.sqrt(16))") is None
+    assert fix_problem(failure, "%time print(1)\nimport math\nprint(math.sqrt(16))") is None
+    assert "does not parse" in (fix_problem(failure, "print(math.sqrt(16)") or "")
+    assert (fix_problem(failure, "") or "").startswith("not a fix")
 
 
 def _answers_and_runs(codes: list[str]) -> tuple[Any, Any]:
@@ -180,6 +255,35 @@ def test_check_fix_inserts_nothing_when_every_answer_repeats_the_cell() -> None:
                               run_cell=run_cell)
     assert not outcome.insert and not outcome.verified
     assert outcome.line == "nothing inserted: it only repeats the failed cell"
+
+
+def test_check_fix_inserts_a_doubtful_answer_rather_than_a_repeat() -> None:
+    """Fake answers: the cell again, then answers ``accept`` finds wrong but worth showing —
+    the first of those is inserted, marked (a repeat first must not hide them)."""
+    ask, run_cell = _answers_and_runs(["bad()", "bad()  # first", "bad()  # second"])
+    first = ask([], GenerationConfig())
+
+    def accept(code: str) -> str | None:
+        if code.strip() == "bad()":
+            return "not a fix: it only repeats the failed cell"
+        return "it would fail the same way: the line that raised the error (`bad()`) is unchanged"
+    best, outcome = check_fix(first, [{"role": "user", "content": "fix"}], ask, accept,
+                              run_cell=run_cell, policy=CheckPolicy(repair_rounds=1, candidates=1))
+    assert best.code.strip() == "bad()  # first" and outcome.insert and not outcome.verified
+    assert outcome.line.startswith("not verified: it would fail the same way")
+
+
+def test_until_a_fix_keeps_the_first_answer_worth_inserting_when_none_is_accepted() -> None:
+    """Fake answers: the cell again, then two that ``accept`` finds wrong but worth showing."""
+    ask, _ = _answers_and_runs(["bad()", "bad()  # first", "bad()  # second"])
+    first = ask([], GenerationConfig())
+
+    def accept(code: str) -> str | None:
+        return ("not a fix: it only repeats the failed cell" if code.strip() == "bad()"
+                else "it does not parse")
+    best = until_a_fix(first, [{"role": "user", "content": "fix"}], ask, accept,
+                       policy=CheckPolicy(repair_rounds=1, candidates=1))
+    assert best.code.strip() == "bad()  # first"
 
 
 def test_fix_check_runs_the_correction_of_a_cell_that_did_not_parse(shell: Any) -> None:

@@ -155,3 +155,20 @@ def test_bench_records_are_kept_per_file_and_info_reads_them(project: Path,
     assert main(["info", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"recommended_model": "1.5b: the biggest installed model' in out
+
+
+def test_the_bigger_installed_chat_model_is_what_a_fix_that_fell_short_suggests(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider's model file is given (FAKE: no provider loads anything here)."""
+    install(project, SMALL, BIG, BASE)
+    monkeypatch.setattr(api, "available_memory", lambda: 24 * 1024**3)
+    running = {"file": project / "models" / SMALL.file}
+    monkeypatch.setattr(api, "model_file", lambda provider: running["file"])
+    assert api.bigger_chat_model(object(), 4096) == BIG
+    running["file"] = project / "models" / BIG.file
+    assert api.bigger_chat_model(object(), 4096) is None  # the 3B is not installed
+    running["file"] = project / "mine.gguf"
+    assert api.bigger_chat_model(object(), 4096) is None  # not a catalog model
+    running["file"] = project / "models" / SMALL.file
+    monkeypatch.setattr(api, "available_memory", lambda: BIG.memory_needed(4096) - 1)
+    assert api.bigger_chat_model(object(), 4096) is None  # it would not fit

@@ -96,12 +96,11 @@ def fails_the_same_way(failed_python: str, fixed_python: str, raised_at: int) ->
         failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
     except (SyntaxError, ValueError):
         return False
-    reached = [statement for statement in failed.body if statement.lineno <= raised_at]
-    if not reached or (reached[-1].end_lineno or reached[-1].lineno) < raised_at:
-        return False  # the line is no statement of the cell's (a stale or foreign number)
-    before = fixed.body[: len(reached)]
-    return len(before) == len(reached) and all(
-        ast.dump(old) == ast.dump(new) for old, new in zip(reached, before))
+    index = _top_statement_at(failed, raised_at)
+    if index is None:  # the line is no statement of the cell's (a stale or foreign number)
+        return False
+    return len(fixed.body) > index and all(
+        ast.dump(old) == ast.dump(new) for old, new in zip(failed.body[: index + 1], fixed.body))
 
 
 def missing_again(failed_python: str, fixed_python: str, raised_at: int,
@@ -119,9 +118,10 @@ def missing_again(failed_python: str, fixed_python: str, raised_at: int,
         failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
     except (SyntaxError, ValueError):
         return None
-    raising = [statement for statement in failed.body
-               if statement.lineno <= raised_at <= (statement.end_lineno or statement.lineno)]
-    receivers = {ast.dump(node.value) for statement in raising for node in ast.walk(statement)
+    index = _top_statement_at(failed, raised_at)
+    if index is None:
+        return None
+    receivers = {ast.dump(node.value) for node in ast.walk(failed.body[index])
                  if isinstance(node, ast.Attribute) and node.attr == attribute}
     for node in ast.walk(fixed):
         if isinstance(node, ast.Attribute) and node.attr == attribute \
@@ -136,23 +136,25 @@ def _names_in(expression: ast.expr) -> set[str]:
     return {node.id for node in ast.walk(expression) if isinstance(node, ast.Name)}
 
 
+def _top_statement_at(tree: ast.Module, line: int) -> int | None:
+    """The index of the top-level statement whose lines hold ``line``, or None."""
+    return next((index for index, statement in enumerate(tree.body)
+                 if statement.lineno <= line <= (statement.end_lineno or statement.lineno)), None)
+
+
 def _bindings(tree: ast.Module, name: str, line: int) -> list[str]:
     """The statements that bind ``name`` before the code at ``line`` reads it, as code: two
     cells bind it alike when these are the same. The top-level statements before ``line``'s,
     and the one holding it unless it is a plain assignment or expression (whose value is
     read before anything is bound: ``df = df.append(row)`` reads the old ``df``)."""
-    bound = []
-    for top in tree.body:
-        if top.lineno > line:
-            break
-        holds = line <= (top.end_lineno or top.lineno)
-        if holds and isinstance(top, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)):
-            break
-        bound += [ast.dump(statement) for statement in ast.walk(top)
-                  if isinstance(statement, ast.stmt) and name in _bound_by(statement)]
-        if holds:
-            break
-    return bound
+    index = _top_statement_at(tree, line)
+    if index is None:
+        return []
+    holder = tree.body[index]
+    simple = isinstance(holder, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr))
+    reached = tree.body[:index] if simple else tree.body[: index + 1]
+    return [ast.dump(statement) for top in reached for statement in ast.walk(top)
+            if isinstance(statement, ast.stmt) and name in _bound_by(statement)]
 
 
 def _bound_by(statement: ast.stmt) -> set[str]:

@@ -71,6 +71,22 @@ def _magic(kind: Literal["line", "cell"], name: str) -> Callable[[_F], _F]:
     return cast("Callable[[_F], _F]", (line_magic if kind == "line" else cell_magic)(name))
 
 
+def _suggest_a_bigger_model(result: GenerationResult, provider: Provider, n_ctx: int,
+                            command: str) -> None:
+    """Under a fix the model could not stand behind (marked for review, not verified, or
+    nothing inserted), one line naming the bigger installed model, when there is one."""
+    fix = result.fix
+    if fix is None or fix.verified or (fix.insert and not fix.mark):
+        return
+    try:
+        bigger = api.bigger_chat_model(provider, n_ctx)
+    except Exception:  # noqa: BLE001 - only a tip: the fix above stands without it
+        return
+    if bigger is not None:
+        print(f"tip: the bigger {bigger.short} is installed and fixes more cells: "
+              f"%qwen {command} --model {bigger.short}")
+
+
 @magics_class
 class QwenMagics(Magics, _OptionTraits):
     """Generate code with a local Qwen2.5-Coder. Settings below are ``%config`` traits."""
@@ -302,7 +318,7 @@ class QwenMagics(Magics, _OptionTraits):
 
         def answer(prompt: str, config: GenerationConfig, provider: Provider,
                    sink: Any) -> GenerationResult:
-            return api.fix_cell(prompt, config,
+            result = api.fix_cell(prompt, config,
                                 lambda code: fix_problem(failure, code, namespace),
                                 check=check, not_checked=not_checked,
                                 not_runnable=not_runnable,
@@ -310,27 +326,11 @@ class QwenMagics(Magics, _OptionTraits):
                                     failure.source, code, lines_run),
                                 choose_code=lambda text: corrected_cell(failure.source, text),
                                 provider=provider, sinks=[sink])
+            _suggest_a_bigger_model(result, provider, int(self.n_ctx), command)
+            return result
 
         live_values = self._live_values(scope.notebook_names, namespace, args)
-        result = self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
-        self._suggest_a_bigger_model(result, args, command)
-        return result
-
-    def _suggest_a_bigger_model(self, result: GenerationResult, args: Any, command: str) -> None:
-        """Under a fix the model could not stand behind (marked for review, not verified, or
-        nothing inserted), one line naming the bigger installed model, when there is one."""
-        fix = result.fix
-        if fix is None or fix.verified or (fix.insert and not fix.mark):
-            return
-        try:
-            bigger = api.bigger_chat_model(
-                self.get_provider(args.model, kind=args.provider, base_url=args.base_url),
-                int(self.n_ctx))
-        except Exception:  # noqa: BLE001 - only a tip: the fix above stands without it
-            return
-        if bigger is not None:
-            print(f"tip: the bigger {bigger.short} is installed and fixes more cells: "
-                  f"%qwen {command} --model {bigger.short}")
+        return self.ask(fix_prompt(failure, live_values), args, literal=True, answer=answer)
 
     def _live_values(self, names: tuple[str, ...], namespace: dict[str, Any], args: Any) -> str:
         """What the notebook's variables ``names`` hold (never running user code), when the

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CatalogEntry
-from .checked import Accept, LeftUnrun, check_and_repair, check_fix, unchecked_fix, until_a_fix
+from .checked import FixRules, check_and_repair, check_fix, unchecked_fix, until_a_fix
 from .checking.examples import Example, extract_examples
 from .completion import Completion, CompletionRequest
 from .errors import ConfigError, QwenMagicError
@@ -329,28 +329,24 @@ def answer_with_code(
 def fix_cell(
     prompt: str,
     config: GenerationConfig,
-    accept: Accept,
+    rules: FixRules,
     *,
     check: bool = False,
     not_checked: str = "",
-    not_runnable: Callable[[str], str | None] = lambda code: None,
-    left_unrun: LeftUnrun = lambda code, lines_run: None,
-    choose_code: Callable[[str], str] | None = None,
     provider: Provider | None = None,
     sinks: Iterable[Sink] = (),
     cancel: threading.Event | None = None,
 ) -> GenerationResult:
     """``%qwen fix``'s answer: a diagnosis and a corrected cell (:func:`answer_with_code`),
-    judged by ``accept`` (why a cell is no acceptable fix, or None); ``choose_code`` picks
-    the corrected cell from an answer's text (default: its code, as any answer's).
+    chosen from each answer's text and judged by ``rules`` (:class:`.checked.FixRules`); an
+    answer found no fix is asked for again (:func:`.checked.until_a_fix`).
 
     With ``check`` the corrected cell runs in ``--check``'s separate process, never in the
     kernel, and is repaired or asked for afresh until one runs cleanly and a second answer
-    prints the same (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when the failed cell
-    could not be run on its own ("not checked: reads notebook variables: df"), and
-    ``not_runnable`` says why a corrected cell could not be (the same, or None);
-    ``left_unrun`` why a clean run does not count (it skipped the user's lines). The result's
-    :class:`~.result.FixOutcome` says whether to insert the cell and how it fared.
+    prints the same (:func:`.checked.check_fix`); ``not_checked`` is the footer's line when
+    the failed cell could not be run on its own ("not checked: reads notebook variables:
+    df"). The result's :class:`~.result.FixOutcome` says whether to insert the cell and how
+    it fared.
     """
     global last_result
     sinks = list(sinks)
@@ -361,9 +357,9 @@ def fix_cell(
     def ask(turns: list[dict[str, str]], settings: GenerationConfig) -> GenerationResult:
         answer = answer_with_code(prompt, settings, provider=provider, sinks=held, cancel=cancel,
                                   messages=turns)
-        if choose_code is None:
+        if rules.choose_code is None:
             return answer
-        return dataclasses.replace(answer, chosen_code=choose_code(answer.text))
+        return dataclasses.replace(answer, chosen_code=rules.choose_code(answer.text))
 
     def say(message: str) -> None:
         for sink in sinks:
@@ -373,16 +369,17 @@ def fix_cell(
     if result.finish_reason != "cancelled" and not result.interrupted:
         if check:
             try:
-                result, outcome = check_fix(result, messages, ask, accept, say=say,
-                                            not_runnable=not_runnable, left_unrun=left_unrun)
+                result, outcome = check_fix(result, messages, ask, rules.accept, say=say,
+                                            not_runnable=rules.not_runnable,
+                                            left_unrun=rules.left_unrun)
             finally:
                 say("")
         else:
             try:
-                result = until_a_fix(result, messages, ask, accept, say=say)
+                result = until_a_fix(result, messages, ask, rules.accept, say=say)
             finally:
                 say("")
-            outcome = unchecked_fix(accept(result.code), not_checked)
+            outcome = unchecked_fix(rules.accept(result.code), not_checked)
         result = dataclasses.replace(result, fix=outcome)
     for sink in sinks:
         sink.on_finish(result)

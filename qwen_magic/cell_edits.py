@@ -79,8 +79,9 @@ def _tree(source: str) -> str | None:
         return None
 
 
-__all__ = ["fails_the_same_way", "hides_failure", "likeness", "lines_changed", "missing_again",
-           "only_repeats", "syntax_problem", "unrun_user_line"]
+__all__ = ["called_module", "fails_the_same_way", "hides_failure", "likeness", "lines_changed",
+           "missing_again", "only_repeats", "replaced_values", "syntax_problem",
+           "unrun_user_line"]
 
 
 def fails_the_same_way(failed_python: str, fixed_python: str, raised_at: int) -> bool:
@@ -130,6 +131,85 @@ def missing_again(failed_python: str, fixed_python: str, raised_at: int,
                     for name in _names_in(node.value)):
             return ast.unparse(node.value)
     return None
+
+
+def replaced_values(failed_python: str, fixed_python: str,
+                    notebook_names: Collection[str]) -> tuple[str, ...]:
+    """The notebook variables (``notebook_names``: those the failed cell reads from the
+    kernel) that the fixed cell sets afresh where the failed cell did not: a top-level
+    assignment whose value does not read the name (``df = pd.DataFrame({...})``, ``count = 3``;
+    not ``df = df.reset_index()``).
+
+    A small model shown what the variables hold often writes them into its corrected cell:
+    the cell then runs on its copy, or on data it made up, instead of the user's — and would
+    overwrite the user's variable when run.
+    """
+    try:
+        failed, fixed = ast.parse(failed_python), ast.parse(fixed_python)
+    except (SyntaxError, ValueError):
+        return ()
+
+    def set_afresh(tree: ast.Module) -> set[str]:
+        found = set()
+        for statement in tree.body:
+            if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value:
+                targets = (statement.targets if isinstance(statement, ast.Assign)
+                           else [statement.target])
+                read = _names_in(statement.value)
+                found |= {name for target in targets for name in _names_bound_whole(target)
+                          if name in notebook_names and name not in read}
+        return found
+
+    replaced = set_afresh(fixed) - set_afresh(failed)
+    return tuple(name for name in notebook_names if name in replaced)
+
+
+def called_module(python_source: str) -> str | None:
+    """The first call of a module as if it were a function — ``datetime(2024, 3, 15)`` after
+    ``import datetime``, ``pprint(x)`` after ``import pprint`` — as written; or None.
+
+    A TypeError waiting ("'module' object is not callable"), found from the text: the name's
+    last binding before the top-level statement that calls it is a plain ``import`` (of the
+    cell's own; a statement that also rebinds the name, or a call inside a function, which
+    runs later, is not judged)."""
+    try:
+        tree = ast.parse(python_source)
+    except (SyntaxError, ValueError):
+        return None
+    modules: set[str] = set()  # names that hold a module here
+    for top in tree.body:
+        bound = {name for statement in ast.walk(top) if isinstance(statement, ast.stmt)
+                 for name in _bound_by(statement)}
+        for node in _outside_functions(top):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in modules and node.func.id not in bound:
+                return ast.unparse(node)
+        # `import os.path` binds `os`, a module too; any other binding may not be one.
+        modules = modules | bound if isinstance(top, ast.Import) else modules - bound
+    return None
+
+
+def _outside_functions(node: ast.AST) -> list[ast.AST]:
+    """``node`` and what it holds, but not the functions, lambdas and classes it defines
+    (their bodies run later, or in a scope of their own)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        return []  # its decorators and defaults run now, but a module among them is rare
+    found = [node]
+    for child in ast.iter_child_nodes(node):
+        found += _outside_functions(child)
+    return found
+
+
+def _names_bound_whole(target: ast.expr) -> set[str]:
+    """The names an assignment target rebinds: ``a`` and ``b`` of ``a, *b``; none of
+    ``df.columns`` or ``d["k"]``, which change the object the name holds."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Starred):
+        return _names_bound_whole(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {name for element in target.elts for name in _names_bound_whole(element)}
+    return set()
 
 
 def _names_in(expression: ast.expr) -> set[str]:

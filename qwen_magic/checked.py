@@ -172,6 +172,19 @@ RunCell = Callable[[str], CheckRun]
 LeftUnrun = Callable[[str, frozenset[int]], "str | None"]
 
 
+@dataclass(frozen=True)
+class FixRules:
+    """How corrected cells for one failed cell are judged and chosen (``%qwen fix`` builds
+    them from the cell, its error and the kernel's names: ``notebook/cell_python.fix_rules``)."""
+
+    accept: Accept
+    #: Why ``--check`` may not run a corrected cell (it reads the notebook's variables or files).
+    not_runnable: Callable[[str], str | None] = lambda code: None
+    left_unrun: LeftUnrun = lambda code, lines_run: None
+    #: The corrected cell in an answer's text (None: the answer's code, as any answer's).
+    choose_code: Callable[[str], str] | None = None
+
+
 def with_fix_note(messages: list[dict[str, str]], problem: str) -> list[dict[str, str]]:
     """The fix request again, told what went wrong with the last corrected cell."""
     *earlier, request = messages
@@ -365,6 +378,6 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "LeftUnrun", "RunCell", "RunCheck",
+__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "FixRules", "LeftUnrun", "RunCell", "RunCheck",
            "check_and_repair", "check_fix", "first_failure", "repair_request", "unchecked_fix",
            "until_a_fix", "with_fix_note"]

@@ -60,9 +60,11 @@ def _is_python(source: str) -> bool:
     return True
 
 
-def python_blocks(text: str) -> list[str]:
-    """The code of each non-empty block tagged as Python (or untagged), in order."""
-    return [b.code for b in find_code_blocks(text) if b.code.strip() and b.language in _PYTHON_TAGS]
+def python_blocks(text: str, *, untagged: bool = True) -> list[str]:
+    """The code of each non-empty block tagged as Python (or, with ``untagged``, untagged),
+    in order."""
+    tags = _PYTHON_TAGS if untagged else _PYTHON_TAGS - {""}
+    return [b.code for b in find_code_blocks(text) if b.code.strip() and b.language in tags]
 
 
 def extract_code(text: str) -> str:

@@ -14,16 +14,18 @@ from collections.abc import Collection, Container
 from IPython.core.inputtransformer2 import TransformerManager
 
 from ..cell_edits import (
+    called_module,
     fails_the_same_way,
     hides_failure,
     likeness,
     missing_again,
     only_repeats,
+    replaced_values,
     syntax_problem,
     unrun_user_line,
 )
 from ..cell_scope import CellScope, analyze_cell
-from ..checked import NOT_A_FIX
+from ..checked import NOT_A_FIX, FixRules
 from ..codeblocks import extract_code, python_blocks
 from ..fixing import Failure
 
@@ -56,22 +58,42 @@ def repeats_failed_cell(failed_cell: str, fixed_cell: str) -> bool:
 
 
 __all__ = ["as_python", "cell_scope", "cell_syntax_problem", "corrected_cell", "fix_problem",
-           "repeats_failed_cell", "skipped_user_line"]
+           "fix_rules", "repeats_failed_cell", "skipped_user_line"]
+
+
+def fix_rules(failure: Failure, kernel_names: Container[str] | None = None) -> FixRules:
+    """How ``%qwen fix`` judges corrected cells for ``failure``: the rules below, with the
+    kernel's names (``shell.user_ns``) for what the notebook defines."""
+
+    def not_runnable(code: str) -> str | None:  # the correction may read what the cell did not
+        scope = cell_scope(code, kernel_names)
+        return None if scope.self_contained else scope.reason()
+
+    return FixRules(
+        accept=lambda code: fix_problem(failure, code, kernel_names),
+        not_runnable=not_runnable,
+        left_unrun=lambda code, lines_run: skipped_user_line(failure.source, code, lines_run),
+        choose_code=lambda text: corrected_cell(failure.source, text))
 
 
 def corrected_cell(failed_cell: str, answer: str) -> str:
     """The code block of ``answer`` that is the corrected cell: of the blocks that compile and
     do not only repeat ``failed_cell``, the one most like it (the whole cell, edited); else
-    the answer's code as any other answer's (:func:`~qwen_magic.codeblocks.extract_code`).
+    of all its blocks the one most like it (then judged a repeat, or said not to parse);
+    else the answer's code as any other answer's (:func:`~qwen_magic.codeblocks.extract_code`).
 
     One block, not all of them joined: a small model often shows the corrected cell twice, or
-    a one-line excerpt after it, and joined they would run the fix twice.
+    a one-line excerpt after it, and joined they would run the fix twice. Untagged blocks
+    count only when no block is tagged as Python: beside tagged ones they are what the code
+    prints ("This will output: ```(4, 4)```"), which also compiles.
     """
-    fixes = [code for code in python_blocks(answer)
+    blocks = python_blocks(answer, untagged=False) or python_blocks(answer)
+    fixes = [code for code in blocks
              if cell_syntax_problem(code) is None and not repeats_failed_cell(failed_cell, code)]
-    if not fixes:
+    candidates = fixes or blocks
+    if not candidates:
         return extract_code(answer)
-    best = max(reversed(fixes), key=lambda code: likeness(failed_cell, code))
+    best = max(reversed(candidates), key=lambda code: likeness(failed_cell, code))
     return best.rstrip() + "\n"
 
 
@@ -83,7 +105,9 @@ def fix_problem(failure: Failure, code: str,
     (no code, or the failed cell again). Found without running anything, the rest are asked
     for afresh and inserted marked if no answer does better: a cell that does not parse; one
     that must fail as the failed cell did (:func:`_fails_again`); one that reads a name
-    neither it nor the kernel (``kernel_names``) defines; one that hides the error.
+    neither it nor the kernel (``kernel_names``) defines, or calls a module; one that sets
+    afresh a notebook variable the failed cell reads
+    (:func:`~qwen_magic.cell_edits.replaced_values`); one that hides the error.
     """
     if not code.strip():
         return f"{NOT_A_FIX} the answer has no code"
@@ -100,6 +124,14 @@ def fix_problem(failure: Failure, code: str,
     if missing:
         return (f"it reads {', '.join(f'`{name}`' for name in missing)}, which neither the cell "
                 "nor the notebook defines")
+    call = called_module(fixed_python)
+    if call:
+        return (f"it calls a module as if it were a function (`{call}`): "
+                "TypeError: 'module' object is not callable")
+    replaced = _replaced_values(failure.source, failed_python, fixed_python, kernel_names)
+    if replaced:
+        return (f"it sets the notebook's {', '.join(f'`{name}`' for name in replaced)} afresh "
+                "instead of using what the notebook holds")
     if hides_failure(failed_python, fixed_python):
         return "it hides the error instead of fixing it (a new try/except, or lines left out)"
     return None
@@ -130,6 +162,16 @@ def _undefined_names(code: str, kernel_names: Container[str] | None) -> tuple[st
         return ()
     scope = cell_scope(code, kernel_names)
     return () if scope.ipython else scope.undefined_names
+
+
+def _replaced_values(failed_cell: str, failed_python: str, fixed_python: str,
+                     kernel_names: Container[str] | None) -> tuple[str, ...]:
+    """The kernel's variables the failed cell reads and the fixed one assigns anew (only with
+    the kernel's names at hand: without them every outside name would count)."""
+    if kernel_names is None:
+        return ()
+    read = cell_scope(failed_cell, kernel_names).notebook_names
+    return replaced_values(failed_python, fixed_python, read) if read else ()
 
 
 def skipped_user_line(failed_cell: str, code: str, lines_run: Collection[int]) -> str | None:

@@ -38,7 +38,7 @@ from ..providers.base import GenerationRequest, Provider
 from ..result import GenerationResult
 from ..status import is_busy, provider_status
 from . import commands
-from .cell_python import cell_scope, corrected_cell, fix_problem, skipped_user_line
+from .cell_python import cell_scope, fix_rules
 from .completer import CompletionFrontEnds
 from .conversation import Conversation
 from .failures import FailureLog
@@ -307,25 +307,15 @@ class QwenMagics(Magics, _OptionTraits):
         namespace = self.ipython.user_ns
         scope = cell_scope(failure.source, namespace)
         # A cell that does not parse says nothing of what it reads: each corrected cell is
-        # judged on its own below (not_runnable).
+        # judged on its own (the not_runnable of fix_rules).
         if check and not scope.self_contained and scope.syntax_error is None:
             check, not_checked = False, f"not checked: {scope.reason()}"
-
-        def not_runnable(code: str) -> str | None:  # the correction may read what the cell did not
-            corrected = cell_scope(code, namespace)
-            return None if corrected.self_contained else corrected.reason()
         args.check = False  # not --check's examples: the fix is judged by running the cell
 
         def answer(prompt: str, config: GenerationConfig, provider: Provider,
                    sink: Any) -> GenerationResult:
-            result = api.fix_cell(prompt, config,
-                                lambda code: fix_problem(failure, code, namespace),
-                                check=check, not_checked=not_checked,
-                                not_runnable=not_runnable,
-                                left_unrun=lambda code, lines_run: skipped_user_line(
-                                    failure.source, code, lines_run),
-                                choose_code=lambda text: corrected_cell(failure.source, text),
-                                provider=provider, sinks=[sink])
+            result = api.fix_cell(prompt, config, fix_rules(failure, namespace), check=check,
+                                  not_checked=not_checked, provider=provider, sinks=[sink])
             _suggest_a_bigger_model(result, provider, int(self.n_ctx), command)
             return result
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import pytest
 
 from qwen_magic.cell_edits import (
+    called_module,
     fails_the_same_way,
     likeness,
     lines_changed,
     missing_again,
     only_repeats,
+    replaced_values,
     syntax_problem,
     unrun_user_line,
 )
@@ -109,6 +111,8 @@ FIXED_CELL = "import math\nprint(math.sqrt(16))  # four"
     "```python\nprint(math.sqrt(16)\n```",
     # a block echoing the notebook's variables as annotations, then the fix
     f"```python\nscores: list  # 3 items\n```\n```python\n{FIXED_CELL}\n```",
+    # untagged, the fix alone
+    f"Use sqrt.\n```\n{FIXED_CELL}\n```",
 ])
 def test_corrected_cell_is_the_one_block_most_like_the_failed_cell(answer):
     assert corrected_cell(FAILED_CELL, answer) == FIXED_CELL + "\n"
@@ -122,6 +126,9 @@ def test_corrected_cell_falls_back_to_the_answers_code():
     assert corrected_cell(FAILED_CELL, "No code, only words.") == ""
     magic = "```python\n%time print(math.sqrt(16))\n```"  # valid after IPython's transform
     assert corrected_cell(FAILED_CELL, magic) == "%time print(math.sqrt(16))\n"
+    # What it would print, untagged beside the tagged repeat, compiles but is no cell.
+    printed = f"```python\n{FAILED_CELL}\n```\nThis will output:\n```\n4.0\n```"
+    assert corrected_cell(FAILED_CELL, printed) == FAILED_CELL + "\n"
 
 
 RE_FAILED = 'import re\nprint(re.match(r"\\d+", "order 66").group())\n'
@@ -215,3 +222,47 @@ def test_fails_the_same_way_sees_a_change_inside_the_failing_statement():
 def test_missing_again_when_the_same_thing_is_asked_for_the_same_attribute(
         failed, fixed, raised_at, attribute, receiver):
     assert missing_again(failed, fixed, raised_at, attribute) == receiver
+
+
+@pytest.mark.parametrize(("failed", "fixed", "replaced"), [
+    # Made-up data in place of the user's frame, and a copy of the values shown to the model.
+    ("df = df.append(row)\n", "df = pd.DataFrame({'a': [1]})\ndf = pd.concat([df, row])\n",
+     ("df",)),
+    ("print('%d %d' % (item, count))\n", "count = 3\nitem: str = 'apples'\n"
+     "print('%s %d' % (item, count))\n", ("item", "count")),
+    ("total = sum(prices)\n", "prices, tax = [1, 2], 0.2\ntotal = sum(prices)\n", ("prices",)),
+    # Computed from what it held, or only read: the user's data is used.
+    ("df = df.append(row)\n", "df = pd.concat([df, pd.DataFrame([row])])\n", ()),
+    ("print(df.nme)\n", "df = df.rename(columns=str.lower)\nprint(df.name)\n", ()),
+    ("print(len(items))\n", "print(len(list(items)))\n", ()),
+    # A column or key set changes the object, not which object the name holds.
+    ("print(df.A)\n", "df.columns = ['a']\nrow['k'] = 1\nprint(df.a)\n", ()),
+    # The failed cell set it afresh too, or it is not a notebook variable.
+    ("count = 3\nprint(count + '1')\n", "count = 3\nprint(count + 1)\n", ()),
+    ("print(sum(prices))\n", "total = 0\nprint(sum(prices))\n", ()),
+    # Inside a function, a name of its own.
+    ("print(f(xs))\n", "def f(xs):\n    xs = sorted(xs)\n    return xs\nprint(f(xs))\n", ()),
+])
+def test_replaced_values_are_notebook_variables_set_afresh(failed, fixed, replaced):
+    names = ("df", "row", "item", "count", "prices", "items", "xs")
+    assert replaced_values(failed, fixed, names) == tuple(n for n in names if n in replaced)
+
+
+@pytest.mark.parametrize(("source", "call"), [
+    ("import datetime\nd = datetime(2024, 3, 15)\nprint(d)\n", "datetime(2024, 3, 15)"),
+    ("import pprint\nfor row in rows:\n    pprint(row)\n", "pprint(row)"),
+    ("import numpy as np\nprint(np([1, 2]))\n", "np([1, 2])"),
+    ("import os.path\nprint(os('a'))\n", "os('a')"),
+    # The name holds something else by then, or the module is used as a module.
+    ("from datetime import datetime\nprint(datetime(2024, 3, 15))\n", None),
+    ("import datetime\nfrom datetime import datetime\nprint(datetime(2024, 3, 15))\n", None),
+    ("import datetime\nd = datetime.datetime(2024, 3, 15)\n", None),
+    ("import tqdm\ntqdm = tqdm.tqdm\nprint(tqdm([1]))\n", None),
+    # A statement that also rebinds it, or a function called later: not judged.
+    ("import pprint\nif True:\n    from pprint import pprint\n    pprint(1)\n", None),
+    ("import pprint\ndef show(x):\n    pprint(x)\n", None),
+    ("print(datetime(2024, 3, 15))\n", None),  # the kernel's: the text cannot say
+    ("print(datetime(\n", None),
+])
+def test_called_module_is_a_module_called_like_a_function(source, call):
+    assert called_module(source) == call

@@ -108,6 +108,35 @@ def test_a_fix_that_still_reads_the_missing_attribute_is_asked_again(shell: Any)
     assert "it would fail the same way: it still reads `stock.has_key`" in repair
 
 
+def test_a_fix_that_sets_a_notebook_variable_afresh_is_asked_again(shell: Any) -> None:
+    """Shown what ``df`` holds, a small model writes made-up data into the cell: the fix must
+    use the notebook's frame, not replace it."""
+    run(shell, "import pandas as pd\ndf = pd.DataFrame({'score': [70, 90]})")
+    run(shell, "df = df.append({'score': 80}, ignore_index=True)\nprint(len(df))")
+    shell.fake_provider = Continuing([
+        "```python\ndf = pd.DataFrame({'score': [1, 2, 3]})\nprint(len(df))\n```",
+        "```python\ndf = pd.concat([df, pd.DataFrame([{'score': 80}])], ignore_index=True)\n"
+        "print(len(df))\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == ["df = pd.concat([df, pd.DataFrame([{'score': 80}])], "
+                              "ignore_index=True)\nprint(len(df))"]
+    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    assert "it sets the notebook's `df` afresh" in repair
+    assert len(shell.user_ns["df"]) == 2  # the kernel's frame untouched: nothing ran
+
+
+def test_a_fix_that_calls_a_module_is_asked_again() -> None:
+    """``import datetime`` then ``datetime(…)``: the TypeError again, whatever the error was."""
+    failure = Failure("import datetime\nd = datetime(2024, 3, 15)\nprint(d.year)", "",
+                      raised_at=2)
+    wrong = "import datetime\nd = datetime(2024, 3, 15, 0, 0)\nprint(d.year)"
+    assert fix_problem(failure, wrong, {}) == (
+        "it calls a module as if it were a function (`datetime(2024, 3, 15, 0, 0)`): "
+        "TypeError: 'module' object is not callable")
+    right = "import datetime\nd = datetime.datetime(2024, 3, 15)\nprint(d.year)"
+    assert fix_problem(failure, right, {}) is None
+
+
 def test_undefined_names_are_not_judged_past_a_magic_line() -> None:
     """``%time x = 1`` assigns ``x`` in text the analysis cannot read: no verdict."""
     failure = Failure(FAILED, "")

@@ -378,6 +378,6 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "FixRules", "LeftUnrun", "RunCell", "RunCheck",
-           "check_and_repair", "check_fix", "first_failure", "repair_request", "unchecked_fix",
-           "until_a_fix", "with_fix_note"]
+__all__ = ["NOT_A_FIX", "Accept", "Ask", "CheckPolicy", "FixRules", "LeftUnrun", "RunCell",
+           "RunCheck", "check_and_repair", "check_fix", "first_failure", "repair_request",
+           "unchecked_fix", "until_a_fix", "with_fix_note"]

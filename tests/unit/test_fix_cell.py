@@ -68,59 +68,53 @@ def test_a_repeat_is_asked_again_and_the_next_fix_inserted(shell: Any) -> None:
     assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
 
 
+def asked_again(shell: Any, cells: list[str], wrong: str, right: str) -> str:
+    """Run ``cells`` (the last one fails), then ``%qwen fix`` with a FAKE model that answers
+    ``wrong`` then ``right``: assert ``right`` is inserted, and give the repair request that
+    told the model why ``wrong`` was no fix."""
+    for cell in cells:
+        run(shell, cell)
+    shell.fake_provider = Continuing([f"```python\n{wrong}\n```", f"```python\n{right}\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == [right]
+    return shell.fake_provider.requests[1].messages[-1]["content"]
+
+
 def test_a_cell_that_would_fail_the_same_way_is_asked_again_with_the_line_named(
         shell: Any) -> None:
     """Nothing before the line that raised changed, so it must raise again: not run to find
     out (plain fix runs nothing), told which line, and asked again."""
-    run(shell, FAILED)
-    unchanged = "import math  # the math module\nprint(math.sqroot(16))\nprint('done')"
-    shell.fake_provider = Continuing([f"```python\n{unchanged}\n```",
-                                      "```python\nimport math\nprint(math.sqrt(16))\n```"])
-    run(shell, "%qwen fix")
-    assert shell.inserted == ["import math\nprint(math.sqrt(16))"]
-    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    repair = asked_again(
+        shell, [FAILED], "import math  # the math module\nprint(math.sqroot(16))\nprint('done')",
+        "import math\nprint(math.sqrt(16))")
     assert ("it would fail the same way: the line that raised the error "
             "(`print(math.sqroot(16))`) is unchanged") in repair
 
 
 def test_a_fix_that_reads_a_name_nothing_defines_is_asked_again(shell: Any) -> None:
-    run(shell, "radius = 2")
-    run(shell, "print(3.14 * radiu ** 2)")
-    shell.fake_provider = Continuing(["```python\nprint(math.pi * radiu ** 2)\n```",
-                                      "```python\nprint(3.14 * radius ** 2)\n```"])
-    run(shell, "%qwen fix")
-    assert shell.inserted == ["print(3.14 * radius ** 2)"]
-    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    repair = asked_again(shell, ["radius = 2", "print(3.14 * radiu ** 2)"],
+                         "print(math.pi * radiu ** 2)", "print(3.14 * radius ** 2)")
     assert "`radiu`" in repair and "`math`" in repair
     assert "which neither the cell nor the notebook defines" in repair
 
 
 def test_a_fix_that_still_reads_the_missing_attribute_is_asked_again(shell: Any) -> None:
     """The line changed, but it still asks the same dict for ``has_key``: it must fail again."""
-    run(shell, "stock = {'apple': 3}")
-    run(shell, "if stock.has_key('apple'):\n    print('in stock')")
-    shell.fake_provider = Continuing([
-        "```python\nfound = stock.has_key('apple')\nif found:\n    print('in stock')\n```",
-        "```python\nif 'apple' in stock:\n    print('in stock')\n```"])
-    run(shell, "%qwen fix")
-    assert shell.inserted == ["if 'apple' in stock:\n    print('in stock')"]
-    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    repair = asked_again(
+        shell, ["stock = {'apple': 3}", "if stock.has_key('apple'):\n    print('in stock')"],
+        "found = stock.has_key('apple')\nif found:\n    print('in stock')",
+        "if 'apple' in stock:\n    print('in stock')")
     assert "it would fail the same way: it still reads `stock.has_key`" in repair
 
 
 def test_a_fix_that_sets_a_notebook_variable_afresh_is_asked_again(shell: Any) -> None:
     """Shown what ``df`` holds, a small model writes made-up data into the cell: the fix must
     use the notebook's frame, not replace it."""
-    run(shell, "import pandas as pd\ndf = pd.DataFrame({'score': [70, 90]})")
-    run(shell, "df = df.append({'score': 80}, ignore_index=True)\nprint(len(df))")
-    shell.fake_provider = Continuing([
-        "```python\ndf = pd.DataFrame({'score': [1, 2, 3]})\nprint(len(df))\n```",
-        "```python\ndf = pd.concat([df, pd.DataFrame([{'score': 80}])], ignore_index=True)\n"
-        "print(len(df))\n```"])
-    run(shell, "%qwen fix")
-    assert shell.inserted == ["df = pd.concat([df, pd.DataFrame([{'score': 80}])], "
-                              "ignore_index=True)\nprint(len(df))"]
-    repair = shell.fake_provider.requests[1].messages[-1]["content"]
+    repair = asked_again(
+        shell, ["import pandas as pd\ndf = pd.DataFrame({'score': [70, 90]})",
+                "df = df.append({'score': 80}, ignore_index=True)\nprint(len(df))"],
+        "df = pd.DataFrame({'score': [1, 2, 3]})\nprint(len(df))",
+        "df = pd.concat([df, pd.DataFrame([{'score': 80}])], ignore_index=True)\nprint(len(df))")
     assert "it sets the notebook's `df` afresh" in repair
     assert len(shell.user_ns["df"]) == 2  # the kernel's frame untouched: nothing ran
 

@@ -31,6 +31,12 @@ class Failure:
     raised_at: int | None = None
 
     @property
+    def exception(self) -> str:
+        """The error's class as its last line names it ("KeyError"; "" when there is none)."""
+        lines = self.error.strip().splitlines()
+        return lines[-1].partition(":")[0].strip() if lines else ""
+
+    @property
     def missing_attribute(self) -> str | None:
         """``has_key`` when the cell raised "AttributeError: 'dict' object has no attribute
         'has_key'" (on an object, a module or a class); None for any other error."""

@@ -9,7 +9,8 @@ ends (``qwen_magic.cell_scope``, ``qwen_magic.cell_edits``). Nothing here runs t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container
+import ast
+from collections.abc import Collection, Container, Mapping
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -28,6 +29,8 @@ from ..cell_scope import CellScope, analyze_cell
 from ..checked import NOT_A_FIX, FixRules
 from ..codeblocks import extract_code, python_blocks
 from ..fixing import Failure
+from ..format_fields import format_mismatch
+from ..missing_keys import Keys, missing_key
 
 
 def as_python(cell: str) -> str:
@@ -105,7 +108,10 @@ def fix_problem(failure: Failure, code: str,
     (no code, or the failed cell again). Found without running anything, the rest are asked
     for afresh and inserted marked if no answer does better: a cell that does not parse; one
     that must fail as the failed cell did (:func:`_fails_again`); one that reads a name
-    neither it nor the kernel (``kernel_names``) defines, or calls a module; one that sets
+    neither it nor the kernel (``kernel_names``) defines, calls a module, or gives a literal
+    format string values that cannot fill it (:mod:`~qwen_magic.format_fields`); one that reads
+    a key its dict, or a column its DataFrame, is known to lack — the kernel's, when
+    ``kernel_names`` is the namespace itself (:mod:`~qwen_magic.missing_keys`); one that sets
     afresh a notebook variable the failed cell reads
     (:func:`~qwen_magic.cell_edits.replaced_values`); one that hides the error.
     """
@@ -128,6 +134,14 @@ def fix_problem(failure: Failure, code: str,
     if call:
         return (f"it calls a module as if it were a function (`{call}`): "
                 "TypeError: 'module' object is not callable")
+    mismatch = format_mismatch(fixed_python)
+    if mismatch:
+        return mismatch
+    # After a KeyError, a `.get` of a key that is not there only trades the error for None.
+    key = missing_key(fixed_python, _known_keys(fixed_python, kernel_names),
+                      gets=failure.exception == "KeyError")
+    if key:
+        return key.problem()
     replaced = _replaced_values(failure.source, failed_python, fixed_python, kernel_names)
     if replaced:
         return (f"it sets the notebook's {', '.join(f'`{name}`' for name in replaced)} afresh "
@@ -162,6 +176,20 @@ def _undefined_names(code: str, kernel_names: Container[str] | None) -> tuple[st
         return ()
     scope = cell_scope(code, kernel_names)
     return () if scope.ipython else scope.undefined_names
+
+
+def _known_keys(python_source: str, namespace: Container[str] | None) -> dict[str, Keys]:
+    """The keys of the kernel's dicts (and DataFrames' columns) that ``python_source`` names,
+    read from the namespace's values when it has them (``shell.user_ns``)."""
+    if not isinstance(namespace, Mapping):
+        return {}
+    try:
+        named = {node.id for node in ast.walk(ast.parse(python_source))
+                 if isinstance(node, ast.Name)}
+    except (SyntaxError, ValueError):
+        return {}
+    found = {name: Keys.of(namespace[name]) for name in named if name in namespace}
+    return {name: keys for name, keys in found.items() if keys is not None}
 
 
 def _replaced_values(failed_cell: str, failed_python: str, fixed_python: str,

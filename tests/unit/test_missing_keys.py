@@ -1,0 +1,110 @@
+"""A key a corrected cell reads that its dict (or DataFrame) certainly lacks
+(qwen_magic/missing_keys.py), and ``%qwen fix``'s rule built on it (notebook/cell_python.py).
+
+Text and real values only: no model, nothing run. The kernel's namespace is a plain dict of
+real values (a dict, a pandas DataFrame), as ``shell.user_ns`` is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandas as pd
+import pytest
+
+from qwen_magic.fixing import Failure
+from qwen_magic.missing_keys import Keys, missing_key
+from qwen_magic.notebook.cell_python import fix_problem
+
+SETTINGS = 'settings = {"db": {"host": "localhost", "port": 5432}}\n'
+STOCK = 'stock = {"apples": 3}\n'
+FRAME = 'import pandas as pd\ndf = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6]})\n'
+
+
+def problem(source: str, known: dict[str, object] | None = None, gets: bool = False) -> str | None:
+    keys = {name: Keys.of(value) for name, value in (known or {}).items()}
+    found = missing_key(source, {name: k for name, k in keys.items() if k is not None}, gets=gets)
+    return found.problem() if found else None
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    (SETTINGS + 'print(settings["port_number"])',
+     "it reads `settings['port_number']`, and `settings` has no key 'port_number' "
+     "(its keys: 'db'): KeyError"),
+    (SETTINGS + 'print(settings["db"]["port_number"])',
+     "it reads `settings['db']['port_number']`, and `settings['db']` has no key "
+     "'port_number' (its keys: 'host', 'port'): KeyError"),
+    (FRAME + 'df["c"] = df["a"] + df["B"]\nprint(df["c"].tolist())',
+     "it reads `df['B']`, and `df` has no column 'B' (its columns: 'a', 'b'): KeyError"),
+    ('counts = {}\ncounts["the"] += 1', "it reads `counts['the']`, and `counts` has no key "
+     "'the' (it has no keys): KeyError"),
+])
+def test_a_key_the_cells_own_dict_lacks_is_found(source: str, expected: str) -> None:
+    assert problem(source) == expected
+
+
+@pytest.mark.parametrize("source", [
+    SETTINGS + 'print(settings["db"]["port"])',  # there
+    FRAME + 'df["c"] = df["a"] + df["b"]\nprint(df["c"].tolist())',  # set, then read
+    STOCK + 'stock["bananas"] = 0\nprint(stock["bananas"])',
+    STOCK + 'stock.update(bananas=0)\nprint(stock["bananas"])',  # changed by a method
+    STOCK + 'fill(stock)\nprint(stock["bananas"])',  # handed to a function of the user's
+    STOCK + 'load()\nprint(stock["bananas"])',  # which may change any global
+    STOCK + 'if ready:\n    stock["bananas"] = 1\nprint(stock["bananas"])',  # a branch
+    STOCK + 'print(stock["bananas"] if "bananas" in stock else 0)',  # not surely run
+    STOCK + 'print("bananas" in stock and stock["bananas"])',
+    STOCK + 'other = stock\nother["bananas"] = 1\nprint(stock["bananas"])',  # an alias
+    'nested = {"a": {"b": 1}}\ninner = nested["a"]\ninner["c"] = 2\nprint(nested["a"]["c"])',
+    'nested = {"a": {"b": 1}}\ninner = nested[k]\ninner["c"] = 2\nprint(nested["a"]["c"])',
+    STOCK + 'stock = load()\nprint(stock["bananas"])',  # bound afresh
+    STOCK + 'print(stock[name])',  # not a constant key
+    'print(stock["bananas"])',  # nothing known of stock
+    'print(stock["bananas"]',  # does not parse
+])
+def test_nothing_is_said_where_the_key_may_be_there(source: str) -> None:
+    assert problem(source) is None
+
+
+def test_kernel_values_give_the_keys_a_dict_and_a_dataframe_have() -> None:
+    user = {"name": "Ada", "email": "ada@example.com"}
+    frame = pd.DataFrame({"a": [1], "b": [2]})
+    assert problem('print(user["Email"])', {"user": user}) == (
+        "it reads `user['Email']`, and `user` has no key 'Email' (its keys: 'name', 'email'): "
+        "KeyError")
+    assert problem('print(user["email"])', {"user": user}) is None
+    assert problem('print(df["B"].sum())', {"df": frame}) == (
+        "it reads `df['B']`, and `df` has no column 'B' (its columns: 'a', 'b'): KeyError")
+    assert problem('df.columns = ["A", "B"]\nprint(df["B"])', {"df": frame}) is None
+    assert problem('df = df.rename(columns=str.upper)\nprint(df["B"])', {"df": frame}) is None
+
+
+def test_values_whose_keys_are_not_certain_are_not_known() -> None:
+    assert Keys.of(defaultdict(int)) is None  # has every key
+    assert Keys.of(pd.DataFrame([[1]], columns=pd.MultiIndex.from_tuples([("a", "x")]))) is None
+    assert Keys.of({str(n): n for n in range(5000)}) is None  # too big to read at once
+    assert Keys.of([1, 2]) is None
+
+
+def test_a_get_without_default_counts_only_when_asked() -> None:
+    user = {"name": "Ada", "email": "ada@example.com"}
+    assert problem('print(user.get("Email"))', {"user": user}) is None
+    assert problem('print(user.get("Email"))', {"user": user}, gets=True) == (
+        "it reads `user.get('Email')`, which is None: `user` has no key 'Email' "
+        "(its keys: 'name', 'email')")
+    assert problem('print(user.get("Email", ""))', {"user": user}, gets=True) is None
+    assert problem(STOCK + 'print(stock.get("bananas", 0))', gets=True) is None
+
+
+def test_fix_problem_reads_the_keys_from_the_kernels_namespace() -> None:
+    failure = Failure(source='print(user["Email"])', error="KeyError: 'Email'", raised_at=1)
+    namespace = {"user": {"name": "Ada", "email": "ada@example.com"}}
+    assert "no key 'EMAIL'" in (fix_problem(failure, 'print(user["EMAIL"])', namespace) or "")
+    assert "which is None" in (fix_problem(failure, 'print(user.get("Email"))', namespace) or "")
+    assert fix_problem(failure, 'print(user["email"])', namespace) is None
+    # Names only (no values): nothing known of the kernel's dict.
+    assert fix_problem(failure, 'print(user["EMAIL"])', set(namespace)) is None
+    # After another error, a .get of a missing key may be what the fix means.
+    other = Failure(source='print(user.name)', error="AttributeError: 'dict' object has no "
+                    "attribute 'name'", raised_at=1)
+    assert fix_problem(other, 'print(user.get("Email"))', namespace) is None
+    assert failure.exception == "KeyError" and other.exception == "AttributeError"

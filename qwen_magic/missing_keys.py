@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 
 # Builtins that only read their arguments: a known dict handed to them stays as it was.
@@ -103,13 +103,68 @@ def missing_key(python_source: str, known: Mapping[str, Keys], *,
     ``.get(key)`` without a default counts too (after a KeyError, a ``.get`` of the very key
     that is missing only trades the error for a None). None when there is none, or the source
     does not parse."""
+    for statement, state in _known_before(python_source, known):
+        if isinstance(statement, _SIMPLE):
+            found = _first_missing(statement, state, gets)
+            if found:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
+class DeadBranch:
+    """A top-level ``if`` whose test is settled by keys known to be there or not: the lines
+    of the branch that cannot run, and why."""
+
+    lines: frozenset[int]
+    reason: str  # "`user` has no key 'Email' (its keys: 'name', 'email')"
+
+
+def dead_branch(python_source: str, known: Mapping[str, Keys]) -> DeadBranch | None:
+    """The first top-level ``if key in d:`` (or ``not in``) that the keys of ``d``, known at
+    that point, settle: ``if "Email" in user: print(user["Email"]) else: print("no email")``
+    never runs its body when ``user`` has no such key. None when there is none."""
+    for statement, state in _known_before(python_source, known):
+        if not isinstance(statement, ast.If):
+            continue
+        test = statement.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], (ast.In, ast.NotIn))
+                and isinstance(test.left, ast.Constant)):
+            continue
+        keys = _resolve(test.comparators[0], state)
+        if keys is None:
+            continue
+        key, holder = test.left.value, ast.unparse(test.comparators[0])
+        there = key in keys.children
+        true = there == isinstance(test.ops[0], ast.In)
+        branch = statement.orelse if true else statement.body
+        what = "column" if keys.columns else "key"
+        reason = (f"`{holder}` has the {what} {key!r}" if there
+                  else f"`{holder}` has no {what} {key!r} ({keys.describe()})")
+        lines = frozenset(line for part in branch
+                          for line in range(part.lineno, (part.end_lineno or part.lineno) + 1))
+        if lines:
+            return DeadBranch(lines, reason)
+    return None
+
+
+_SIMPLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)
+
+
+def _known_before(python_source: str, known: Mapping[str, Keys]
+                  ) -> Iterator[tuple[ast.stmt, dict[str, Keys]]]:
+    """Each top-level statement with the keys known just before it runs (the simple ones'
+    reads judged with only the names it leaves as they were); nothing when the source does
+    not parse."""
     try:
         tree = ast.parse(python_source)
     except (SyntaxError, ValueError):
-        return None
+        return
     state = dict(known)
     for statement in tree.body:
-        if not isinstance(statement, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        if not isinstance(statement, _SIMPLE):
+            yield statement, state
             for node in ast.walk(statement):  # may or may not run, or change them
                 if isinstance(node, ast.Name):
                     state.pop(node.id, None)
@@ -123,10 +178,7 @@ def missing_key(python_source: str, known: Mapping[str, Keys], *,
         changed = {node.id for node in ast.walk(statement)
                    if isinstance(node, ast.Name) and node.id in state
                    and not _only_read(node, parents, state, added)}
-        unchanged = {name: keys for name, keys in state.items() if name not in changed}
-        found = _first_missing(statement, unchanged, gets)
-        if found:
-            return found
+        yield statement, {name: keys for name, keys in state.items() if name not in changed}
         for name in changed:
             state.pop(name)
         if added and added[0] in state:  # (not when the value also reads it: `d["me"] = d`)
@@ -137,7 +189,6 @@ def missing_key(python_source: str, known: Mapping[str, Keys], *,
             literal = _literal_keys(statement.value)
             if literal is not None:
                 state[statement.targets[0].id] = literal
-    return None
 
 
 def _calls_own_function(statement: ast.stmt) -> bool:
@@ -273,4 +324,4 @@ def _surely_run(node: ast.AST) -> list[ast.AST]:
     return [node] + [part for child in children for part in _surely_run(child)]
 
 
-__all__ = ["Keys", "MissingKey", "missing_key"]
+__all__ = ["DeadBranch", "Keys", "MissingKey", "dead_branch", "missing_key"]

@@ -30,7 +30,7 @@ from ..checked import NOT_A_FIX, FixRules
 from ..codeblocks import extract_code, python_blocks
 from ..fixing import Failure
 from ..format_fields import format_mismatch
-from ..missing_keys import Keys, missing_key
+from ..missing_keys import Keys, dead_branch, missing_key
 
 
 def as_python(cell: str) -> str:
@@ -138,10 +138,13 @@ def fix_problem(failure: Failure, code: str,
     if mismatch:
         return mismatch
     # After a KeyError, a `.get` of a key that is not there only trades the error for None.
-    key = missing_key(fixed_python, _known_keys(fixed_python, kernel_names),
-                      gets=failure.exception == "KeyError")
+    known = _known_keys(fixed_python, kernel_names)
+    key = missing_key(fixed_python, known, gets=failure.exception == "KeyError")
     if key:
         return key.problem()
+    settled = _settled_guard(failed_python, fixed_python, known)
+    if settled:
+        return settled
     replaced = _replaced_values(failure.source, failed_python, fixed_python, kernel_names)
     if replaced:
         return (f"it sets the notebook's {', '.join(f'`{name}`' for name in replaced)} afresh "
@@ -176,6 +179,25 @@ def _undefined_names(code: str, kernel_names: Container[str] | None) -> tuple[st
         return ()
     scope = cell_scope(code, kernel_names)
     return () if scope.ipython else scope.undefined_names
+
+
+def _settled_guard(failed_python: str, fixed_python: str, known: dict[str, Keys]) -> str | None:
+    """Why a new ``if key in d:`` keeps the user's line from ever running, or None: the
+    keys ``d`` is known to have settle the test (:func:`~qwen_magic.missing_keys.dead_branch`),
+    and the branch that cannot run holds every user statement of the guard — the verdict
+    ``--check`` gives after a run (:func:`skipped_user_line`), here from the text alone."""
+    dead = dead_branch(fixed_python, known)
+    if dead is None:
+        return None
+    lines = fixed_python.splitlines()
+    found = unrun_user_line(failed_python, fixed_python,
+                            set(range(1, len(lines) + 1)) - dead.lines)
+    if found is None:
+        return None
+    guard, line = found
+    return (f"its new line {guard} (`{lines[guard - 1].strip()}`) decides before it runs — "
+            f"{dead.reason} — so the cell's own line {line} (`{lines[line - 1].strip()}`) "
+            "never runs")
 
 
 def _known_keys(python_source: str, namespace: Container[str] | None) -> dict[str, Keys]:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from qwen_magic.fixing import Failure
-from qwen_magic.missing_keys import Keys, missing_key
+from qwen_magic.missing_keys import Keys, dead_branch, missing_key
 from qwen_magic.notebook.cell_python import fix_problem
 
 SETTINGS = 'settings = {"db": {"host": "localhost", "port": 5432}}\n'
@@ -108,3 +108,40 @@ def test_fix_problem_reads_the_keys_from_the_kernels_namespace() -> None:
                     "attribute 'name'", raised_at=1)
     assert fix_problem(other, 'print(user.get("Email"))', namespace) is None
     assert failure.exception == "KeyError" and other.exception == "AttributeError"
+
+
+@pytest.mark.parametrize(("source", "dead", "reason"), [
+    (SETTINGS + 'if "port" in settings:\n    print(settings["port"])\nelse:\n    print("no")',
+     {3}, "`settings` has no key 'port' (its keys: 'db')"),
+    (SETTINGS + 'if "port" not in settings:\n    print("no")\nelse:\n    print(1)', {5},
+     "`settings` has no key 'port' (its keys: 'db')"),
+    (SETTINGS + 'if "db" in settings:\n    print(1)\nelse:\n    print("no")\n    print(2)',
+     {5, 6}, "`settings` has the key 'db'"),
+    (SETTINGS + 'if "port" in settings["db"]:\n    print(1)\nelse:\n    print(2)', {5},
+     "`settings['db']` has the key 'port'"),
+])
+def test_a_test_the_known_keys_settle_has_a_dead_branch(source: str, dead: set[int],
+                                                        reason: str) -> None:
+    branch = dead_branch(source, {})
+    assert branch is not None and branch.lines == dead and branch.reason == reason
+
+
+@pytest.mark.parametrize("source", [
+    SETTINGS + 'settings.update(port=1)\nif "port" in settings:\n    print(1)',  # changed
+    'if "port" in settings:\n    print(1)',  # nothing known
+    SETTINGS + 'if "port" in settings and ready:\n    print(1)',  # not the whole test
+    SETTINGS + 'if "db" in settings:\n    print(1)',  # true, and no else to be dead
+])
+def test_a_test_not_settled_has_no_dead_branch(source: str) -> None:
+    assert dead_branch(source, {}) is None
+
+
+def test_fix_problem_refuses_a_guard_that_settles_before_it_runs() -> None:
+    failure = Failure(source='print(user["Email"])', error="KeyError: 'Email'", raised_at=1)
+    namespace = {"user": {"name": "Ada", "email": "ada@example.com"}}
+    guarded = 'if "Email" in user:\n    print(user["Email"])\nelse:\n    print("No email.")'
+    assert fix_problem(failure, guarded, namespace) == (
+        "its new line 1 (`if \"Email\" in user:`) decides before it runs — `user` has no key "
+        "'Email' (its keys: 'name', 'email') — so the cell's own line 2 "
+        "(`print(user[\"Email\"])`) never runs")
+    assert fix_problem(failure, guarded.replace('"Email"', '"email"'), namespace) is None

@@ -7,7 +7,9 @@ After a KeyError the 0.5B's corrected cell often reads a key that is not there e
 Whether a key is there is certain only where the dict's keys are known at that point: a
 kernel variable's (:meth:`Keys.of`, read by the caller from the kernel's namespace) or a dict
 display (``{"db": {...}}``) or ``pd.DataFrame({...})`` the cell binds; ``x[k] = v`` adds a
-key as the cell goes. Everything else makes the answer "not known", never a verdict:
+key as the cell goes. The same keys settle a guard before it runs: ``if "Email" in user:``
+never takes its body when ``user`` has no such key (:func:`dead_branch`). Everything else
+makes the answer "not known", never a verdict:
 
 * Only top-level simple statements are judged, in order; a branch, loop, ``with``, ``try``
   or definition forgets every known name it mentions (it may or may not run, or may change

@@ -80,7 +80,7 @@ def _tree(source: str) -> str | None:
 
 
 __all__ = ["called_module", "fails_the_same_way", "hides_failure", "likeness", "lines_changed",
-           "missing_again", "only_repeats", "replaced_values", "syntax_problem",
+           "missing_again", "only_repeats", "replaced_values", "surely_run", "syntax_problem",
            "unrun_user_line"]
 
 
@@ -197,6 +197,35 @@ def _outside_functions(node: ast.AST) -> list[ast.AST]:
     found = [node]
     for child in ast.iter_child_nodes(node):
         found += _outside_functions(child)
+    return found
+
+
+def surely_run(statement: ast.stmt) -> list[ast.AST]:
+    """``statement`` and the parts of it that run whenever it does, outermost first: not the
+    branches of ``a if c else b``, the operands of ``and``/``or`` after the first, the
+    comparisons of a chain after the first (``a < b < c`` may stop early), the bodies of
+    comprehensions and lambdas, nor an annotation (not evaluated under ``from __future__
+    import annotations``). Iterative: a long expression is no recursion limit."""
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            continue
+        children: list[ast.AST]
+        if isinstance(node, ast.IfExp):
+            children = [node.test]
+        elif isinstance(node, ast.BoolOp):
+            children = list(node.values[:1])
+        elif isinstance(node, ast.Compare):
+            children = [node.left, *node.comparators[:1]]
+        elif isinstance(node, ast.AnnAssign):
+            children = [node.target, *([node.value] if node.value else [])]
+        else:
+            children = list(ast.iter_child_nodes(node))
+        pending.extend(reversed(children))
     return found
 
 

@@ -10,6 +10,7 @@ SyntaxError has no frames, only its line and caret, which ``format_exception_onl
 
 from __future__ import annotations
 
+import ast
 import re
 import traceback
 from collections.abc import Callable
@@ -31,10 +32,17 @@ class Failure:
     raised_at: int | None = None
 
     @property
-    def exception(self) -> str:
-        """The error's class as its last line names it ("KeyError"; "" when there is none)."""
-        lines = self.error.strip().splitlines()
-        return lines[-1].partition(":")[0].strip() if lines else ""
+    def missing_key(self) -> object:
+        """``'Email'`` when the cell raised "KeyError: 'Email'" (a string or number key, read
+        from the error's line); None for any other error."""
+        for line in reversed(self.error.strip().splitlines()):  # notes may follow it
+            if line.startswith("KeyError: "):
+                try:
+                    key = ast.literal_eval(line.removeprefix("KeyError: "))
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    return None
+                return key if isinstance(key, (str, int)) else None
+        return None
 
     @property
     def missing_attribute(self) -> str | None:

@@ -1,5 +1,5 @@
 """A format string given fewer values than its fields (or a name it lacks): an error waiting,
-found from the cell's text.
+found from the cell's text, in the top-level statements that surely run.
 
 ``"{0} + {1} = {2}".format(a, b)`` raises IndexError, ``"{name}".format(nom=n)`` KeyError,
 ``"%s of %s" % (count,)`` TypeError — whenever the line runs, whatever the values are. Only
@@ -14,8 +14,10 @@ import ast
 import re
 import string
 
+from .cell_edits import surely_run
+
 # A %-conversion: flags, width, precision, length, type; "%%" is a literal percent sign.
-_PERCENT = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsab%])")
+_PERCENT = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?([diouxXeEfFgGcrsab%])")
 
 
 def format_mismatch(python_source: str) -> str | None:
@@ -24,12 +26,15 @@ def format_mismatch(python_source: str) -> str | None:
     source does not parse."""
     try:
         tree = ast.parse(python_source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError):
         return None
-    for node in ast.walk(tree):
-        problem = _method_mismatch(node) or _percent_mismatch(node)
-        if problem:
-            return f"it calls `{_short(ast.unparse(node))}`, {problem}"
+    for statement in tree.body:
+        if not isinstance(statement, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            continue  # inside a branch, loop, try or function it may never run
+        for node in surely_run(statement):
+            problem = _method_mismatch(node) or _percent_mismatch(node)
+            if problem:
+                return f"it calls `{_short(ast.unparse(node))}`, {problem}"
     return None
 
 
@@ -50,17 +55,19 @@ def _method_mismatch(node: ast.AST) -> str | None:
     if any("{" in (spec or "") for _, spec in fields):
         return None  # nested fields: too clever to judge here
     roots = [re.split(r"[.\[]", name, maxsplit=1)[0] for name, _ in fields]
-    automatic = [root for root in roots if root == ""]
-    numbered = [int(root) for root in roots if root.isdigit()]
-    named = [root for root in roots if root and not root.isdigit()]
-    if automatic and numbered:
+    # Python numbers a field only by ASCII digits ("{²}" is a keyword).
+    numeric = [root == "" or (root.isascii() and root.isdigit()) for root in roots]
+    if "" in roots and any(root for root, number in zip(roots, numeric) if number):
         return None  # ValueError: mixing {} and {0}, a different mistake
+    indexes = [position if root == "" else int(root) for position, root in
+               enumerate(root for root, number in zip(roots, numeric) if number)]
+    named = [root for root, number in zip(roots, numeric) if not number]
     given = len(node.args)
-    wanted = len(automatic) if automatic else max(numbered, default=-1) + 1
-    if wanted > given:
-        return (f"whose string has {wanted} positional field{'s' * (wanted != 1)} for {given} "
-                f"argument{'s' * (given != 1)}: IndexError: Replacement index {given} out of "
-                "range")
+    beyond = next((index for index in indexes if index >= given), None)
+    if beyond is not None:
+        return (f"whose string reads positional argument {beyond} (counting from 0), but it "
+                f"gets {_count(given, 'argument')}: IndexError: Replacement index {beyond} out "
+                "of range")
     keywords = {keyword.arg for keyword in node.keywords}
     absent = next((name for name in named if name not in keywords), None)
     if absent:
@@ -83,18 +90,23 @@ def _percent_mismatch(node: ast.AST) -> str | None:
         if any(isinstance(element, ast.Starred) for element in node.right.elts):
             return None
         given = len(node.right.elts)
-    elif isinstance(node.right, ast.Constant):
-        given = 1
+    elif isinstance(node.right, ast.Constant) and not isinstance(node.right.value, bytes):
+        given = 1  # (bytes on the right is taken as a mapping, as a dict would be)
     else:
         return None  # a name may hold a tuple of any length
     wanted = len(conversions)
     if wanted > given:
-        return (f"whose string has {wanted} conversions for {given} value{'s' * (given != 1)}: "
-                "TypeError: not enough arguments for format string")
+        return (f"whose string has {_count(wanted, 'conversion')} for "
+                f"{_count(given, 'value')}: TypeError: not enough arguments for format string")
     if wanted < given:
-        return (f"whose string has {wanted} conversion{'s' * (wanted != 1)} for {given} "
-                "values: TypeError: not all arguments converted during string formatting")
+        return (f"whose string has {_count(wanted, 'conversion')} for "
+                f"{_count(given, 'value')}: TypeError: not all arguments converted during string "
+                "formatting")
     return None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -8,19 +8,24 @@ Whether a key is there is certain only where the dict's keys are known at that p
 kernel variable's (:meth:`Keys.of`, read by the caller from the kernel's namespace) or a dict
 display (``{"db": {...}}``) or ``pd.DataFrame({...})`` the cell binds; ``x[k] = v`` adds a
 key as the cell goes. The same keys settle a guard before it runs: ``if "Email" in user:``
-never takes its body when ``user`` has no such key (:func:`dead_branch`). Everything else
-makes the answer "not known", never a verdict:
+never takes its body when ``user`` has no such key (:func:`dead_branch`).
 
-* Only top-level simple statements are judged, in order; a branch, loop, ``with``, ``try``
-  or definition forgets every known name it mentions (it may or may not run, or may change
-  them), and conditional parts of an expression (``a if c else b``, ``and``/``or``,
-  comprehensions, lambdas) are not judged.
-* A known name used any other way than reading constant keys, calling a read-only method
-  (``get``, ``keys``, ``items``, …) or being handed to a builtin that only reads it
-  (``print``, ``len``, …) is forgotten after that statement, and not judged in it: a call
-  may have changed it, another name may now hold it.
-* Calling a function of the user's own (a name that is no builtin) forgets everything known:
-  it may change the globals it reads.
+A verdict here sends a correct fix back to the model, so everything uncertain is "not
+known", never a verdict:
+
+* Only top-level simple statements are judged, in order, and only their parts that surely
+  run (:func:`~qwen_magic.cell_edits.surely_run`). Any other statement forgets every known
+  name it mentions or binds (it may or may not run, or may change them).
+* A call of anything but a builtin that only reads (``print``, ``len``, … — not one the
+  notebook or the cell redefines), a read-only method of a known dict (``get``, ``keys``, …),
+  a method of a module, of a literal or of a value read from a known dict, or the
+  ``DataFrame({...})`` constructor, forgets everything: it may change any global. So do a
+  class, a decorator and ``from m import *``.
+* A known name used any other way than reading constant keys, calling a read-only method or
+  being handed to a builtin that only reads it is forgotten after that statement, and not
+  judged in it: another name may now hold it, or a nested dict of it.
+* The kernel's values are known only when no two of the names a cell uses hold the same
+  dict, or a dict nested in another (the caller checks, :func:`shared`).
 
 Plain functions on Python source, as :mod:`.cell_edits`; nothing here runs the cell.
 """
@@ -28,9 +33,10 @@ Plain functions on Python source, as :mod:`.cell_edits`; nothing here runs the c
 from __future__ import annotations
 
 import ast
-import builtins
-from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from .cell_edits import surely_run
 
 # Builtins that only read their arguments: a known dict handed to them stays as it was.
 _READING_BUILTINS = frozenset({
@@ -40,7 +46,10 @@ _READING_BUILTINS = frozenset({
 # Attributes of a dict or DataFrame whose reading changes nothing.
 _READ_ONLY = frozenset({"get", "keys", "values", "items", "copy", "head", "tail", "columns",
                         "shape", "dtypes", "index", "describe", "info"})
-_BUILTINS = frozenset(dir(builtins))
+# Those that hand out the values themselves: a nested dict may change through them.
+_HANDS_OUT_VALUES = frozenset({"get", "values", "items", "copy", "dict"})
+# Keys whose equality and hash are Python's own: nothing of the user's runs comparing them.
+_PLAIN_KEYS = (str, int, float, bool, bytes, type(None))
 # How much of a kernel value is read to learn its keys; beyond it, the keys are "not known".
 _MAX_KEYS = 1000
 _MAX_NESTED_KEYS = 100
@@ -58,18 +67,36 @@ class Keys:
     @classmethod
     def of(cls, value: object, depth: int = _MAX_DEPTH, limit: int = _MAX_KEYS) -> Keys | None:
         """The keys of a kernel variable: a plain ``dict`` (not a subclass: a ``defaultdict``
-        has every key) or a pandas DataFrame with flat columns; None for anything else or
-        anything too big to read at once."""
-        if type(value) is dict and len(value) <= limit:
-            return cls({key: cls.of(item, depth - 1, _MAX_NESTED_KEYS) if depth > 1 else None
-                        for key, item in value.items()})
-        kind = type(value)
-        if kind.__name__ == "DataFrame" and kind.__module__.partition(".")[0] == "pandas":
-            labels = value.columns  # type: ignore[attr-defined]
-            # A MultiIndex's df["a"] selects a whole first level, which no label equals.
-            if type(labels).__name__ != "MultiIndex" and len(labels) <= limit:
-                return cls(dict.fromkeys(labels), columns=True)
+        has every key) with plain keys (strings, numbers), or a pandas DataFrame whose column
+        labels are all strings in a plain ``Index`` (dates, periods and intervals match more
+        than their labels); None for anything else or anything too big to read at once."""
+        try:  # the user's objects: whatever they do, the answer is "not known"
+            if type(value) is dict and len(value) <= limit:
+                if not all(type(key) in _PLAIN_KEYS for key in value):
+                    return None
+                return cls({key: cls.of(item, depth - 1, _MAX_NESTED_KEYS) if depth > 1
+                            else None for key, item in value.items()})
+            kind = type(value)
+            if kind.__name__ == "DataFrame" and str(kind.__module__).split(".")[0] == "pandas":
+                labels = value.columns  # type: ignore[attr-defined]
+                if type(labels).__name__ == "Index" and len(labels) <= limit \
+                        and all(type(label) is str for label in labels):
+                    return cls(dict.fromkeys(labels), columns=True)
+        except Exception:
+            return None
         return None
+
+    def nested(self) -> bool:
+        """Whether a dict among its values is known too (and could change through another name)."""
+        return any(child is not None for child in self.children.values())
+
+    def dicts(self, value: object) -> Iterator[int]:
+        """The ids of ``value`` and of the dicts in it that these keys track."""
+        yield id(value)
+        if isinstance(value, dict):
+            for key, child in self.children.items():
+                if child is not None:
+                    yield from child.dicts(value[key])
 
     def describe(self, limit: int = 8) -> str:
         """"its keys: 'name', 'email'" (at most ``limit`` of them)."""
@@ -77,6 +104,28 @@ class Keys:
         more = ", …" if len(self.children) > limit else ""
         what = "columns" if self.columns else "keys"
         return f"its {what}: {', '.join(labels)}{more}" if labels else f"it has no {what}"
+
+
+def shared(values: Mapping[str, object], keys: Mapping[str, Keys]) -> set[str]:
+    """The names among ``keys`` whose dict (or a dict nested in it) another of them holds
+    too: a change through one name would go unseen through the other."""
+    owners: dict[int, list[str]] = {}
+    for name, known in keys.items():
+        for identity in known.dicts(values[name]):
+            owners.setdefault(identity, []).append(name)
+    return {name for names in owners.values() if len(names) > 1 for name in names}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """What the judging needs of the kernel the cell will run in: the keys of the dicts and
+    frames it holds (none shared, :func:`shared`), the names it defines (a ``print`` of the
+    notebook's own is no builtin) and the names that hold modules (``json.dumps(…)`` runs
+    none of the user's code)."""
+
+    keys: Mapping[str, Keys] = field(default_factory=dict)
+    defined: Collection[str] = ()
+    modules: Collection[str] = ()
 
 
 @dataclass(frozen=True)
@@ -98,16 +147,15 @@ class MissingKey:
         return f"it reads `{self.expression}`, and {lacks}: KeyError"
 
 
-def missing_key(python_source: str, known: Mapping[str, Keys], *,
-                gets: bool = False) -> MissingKey | None:
+def missing_key(python_source: str, kernel: Kernel = Kernel(), *,
+                failed_key: object = None) -> MissingKey | None:
     """The first read of a key that the value it is read from certainly lacks, in the order
-    the cell runs; ``known``: the kernel variables' keys (:meth:`Keys.of`). With ``gets``, a
-    ``.get(key)`` without a default counts too (after a KeyError, a ``.get`` of the very key
-    that is missing only trades the error for a None). None when there is none, or the source
-    does not parse."""
-    for statement, state in _known_before(python_source, known):
+    the cell runs. With ``failed_key`` (the key a KeyError named), ``d.get(failed_key)``
+    without a default, used as the value itself (printed, assigned), counts too: it only
+    trades the error for a None. None when there is none, or the source does not parse."""
+    for statement, state in _known_before(python_source, kernel):
         if isinstance(statement, _SIMPLE):
-            found = _first_missing(statement, state, gets)
+            found = _first_missing(statement, state, failed_key)
             if found:
                 return found
     return None
@@ -122,25 +170,22 @@ class DeadBranch:
     reason: str  # "`user` has no key 'Email' (its keys: 'name', 'email')"
 
 
-def dead_branch(python_source: str, known: Mapping[str, Keys]) -> DeadBranch | None:
+def dead_branch(python_source: str, kernel: Kernel = Kernel()) -> DeadBranch | None:
     """The first top-level ``if key in d:`` (or ``not in``) that the keys of ``d``, known at
     that point, settle: ``if "Email" in user: print(user["Email"]) else: print("no email")``
     never runs its body when ``user`` has no such key. None when there is none."""
-    for statement, state in _known_before(python_source, known):
-        if not isinstance(statement, ast.If):
+    for statement, state in _known_before(python_source, kernel):
+        if not isinstance(statement, ast.If) or not _is_membership(statement.test):
             continue
-        test = statement.test
-        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
-                and isinstance(test.ops[0], (ast.In, ast.NotIn))
-                and isinstance(test.left, ast.Constant)):
-            continue
+        test: ast.Compare = statement.test  # type: ignore[assignment]
         keys = _resolve(test.comparators[0], state)
-        if keys is None:
+        key = test.left.value  # type: ignore[attr-defined]
+        if keys is None or (keys.columns and type(key) is not str):
             continue
-        key, holder = test.left.value, ast.unparse(test.comparators[0])
+        holder = ast.unparse(test.comparators[0])
         there = key in keys.children
-        true = there == isinstance(test.ops[0], ast.In)
-        branch = statement.orelse if true else statement.body
+        test_holds = there == isinstance(test.ops[0], ast.In)
+        branch = statement.orelse if test_holds else statement.body
         what = "column" if keys.columns else "key"
         reason = (f"`{holder}` has the {what} {key!r}" if there
                   else f"`{holder}` has no {what} {key!r} ({keys.describe()})")
@@ -151,28 +196,39 @@ def dead_branch(python_source: str, known: Mapping[str, Keys]) -> DeadBranch | N
     return None
 
 
+def _is_membership(test: ast.expr) -> bool:
+    """``"key" in d`` or ``"key" not in d``, and nothing more."""
+    return isinstance(test, ast.Compare) and len(test.ops) == 1 \
+        and isinstance(test.ops[0], (ast.In, ast.NotIn)) and isinstance(test.left, ast.Constant)
+
+
 _SIMPLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)
 
 
-def _known_before(python_source: str, known: Mapping[str, Keys]
+def _known_before(python_source: str, kernel: Kernel
                   ) -> Iterator[tuple[ast.stmt, dict[str, Keys]]]:
-    """Each top-level statement with the keys known just before it runs (the simple ones'
-    reads judged with only the names it leaves as they were); nothing when the source does
-    not parse."""
+    """Each top-level statement with the keys known just before it runs (for a simple one,
+    only of the names it leaves as they were); nothing when the source does not parse."""
     try:
         tree = ast.parse(python_source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError):
         return
-    state = dict(known)
+    own = set(kernel.defined) | _bound_anywhere(tree)  # names that are not the builtins
+    modules = set(kernel.modules) | {
+        (alias.asname or alias.name).split(".")[0] for node in tree.body
+        if isinstance(node, ast.Import) for alias in node.names}
+    state = dict(kernel.keys)
     for statement in tree.body:
         if not isinstance(statement, _SIMPLE):
-            yield statement, state
-            for node in ast.walk(statement):  # may or may not run, or change them
-                if isinstance(node, ast.Name):
-                    state.pop(node.id, None)
+            yield statement, dict(state)
+            if _may_change_anything(statement, state, own, modules):
+                state.clear()
+            for name in _mentioned(statement):
+                state.pop(name, None)
             continue
-        if _calls_own_function(statement):
+        if _may_change_anything(statement, state, own, modules):
             state.clear()
+            _set_literal(statement, state)
             continue
         parents = {child: node for node in ast.walk(statement)
                    for child in ast.iter_child_nodes(node)}
@@ -186,18 +242,82 @@ def _known_before(python_source: str, known: Mapping[str, Keys]
         if added and added[0] in state:  # (not when the value also reads it: `d["me"] = d`)
             name, key, value = added
             state[name] = Keys({**state[name].children, key: value}, state[name].columns)
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                and isinstance(statement.targets[0], ast.Name):
-            literal = _literal_keys(statement.value)
-            if literal is not None:
-                state[statement.targets[0].id] = literal
+        _set_literal(statement, state)
 
 
-def _calls_own_function(statement: ast.stmt) -> bool:
-    """Whether ``statement`` calls a function by a name that is no builtin: the user's own,
-    which may change any global (``load_settings()``)."""
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-               and node.func.id not in _BUILTINS for node in ast.walk(statement))
+def _set_literal(statement: ast.stmt, state: dict[str, Keys]) -> None:
+    """``name = {...}`` (or ``pd.DataFrame({...})``): from here on its keys are known."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+            and isinstance(statement.targets[0], ast.Name):
+        literal = _literal_keys(statement.value)
+        if literal is not None:
+            state[statement.targets[0].id] = literal
+
+
+def _bound_anywhere(tree: ast.Module) -> set[str]:
+    """Every name the cell binds, anywhere: an assignment, import, definition or pattern."""
+    names = {node.id for node in ast.walk(tree)
+             if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names |= set(node.names)
+    return names
+
+
+def _mentioned(statement: ast.stmt) -> set[str]:
+    """The names a statement reads or binds, in any way."""
+    module = ast.Module(body=[statement], type_ignores=[])
+    return _bound_anywhere(module) | {node.id for node in ast.walk(statement)
+                                      if isinstance(node, ast.Name)}
+
+
+def _may_change_anything(statement: ast.stmt, state: Mapping[str, Keys],
+                         own: Collection[str], modules: Collection[str]) -> bool:
+    """Whether running ``statement`` (or defining it) may run code that changes any global:
+    a call of anything but the harmless (see the module's docstring), a class (its
+    metaclass and ``__init_subclass__`` run), a decorator, a star import."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.ClassDef) or getattr(node, "decorator_list", None):
+            return True
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return True
+        if isinstance(node, ast.Call) and not _harmless_call(node, state, own, modules):
+            return True
+    return False
+
+
+def _harmless_call(call: ast.Call, state: Mapping[str, Keys], own: Collection[str],
+                   modules: Collection[str]) -> bool:
+    """Whether ``call`` surely runs none of the user's code (see the module's docstring)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id in _READING_BUILTINS and func.id not in own
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr == "DataFrame" and _literal_keys(call) is not None:
+        return True
+    owner = func.value
+    if isinstance(owner, ast.Constant):  # "a, b".split(","), ", ".join(names)
+        return True
+    if isinstance(owner, ast.Subscript) and isinstance(owner.value, ast.Name):
+        frame = state.get(owner.value.id)
+        return frame is not None and frame.columns  # a column's method: df["a"].sum()
+    root = owner
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name):
+        return False
+    if owner is root and root.id in state:  # a known dict's (or frame's) own method
+        return func.attr in _READ_ONLY
+    return root.id in modules and root.id not in state  # json.dumps(…), np.linalg.norm(…)
 
 
 def _key_set(statement: ast.stmt, state: Mapping[str, Keys]) -> tuple[str, Hashable, Keys | None] | None:
@@ -259,34 +379,51 @@ def _only_read(name: ast.Name, parents: Mapping[ast.AST, ast.AST], state: Mappin
     parent = parents.get(current)
     if current is not name and keys is None:
         return True  # a value read from it that is no tracked dict: changing it changes no keys
+    # Handing out its values (`d.get("db")`, `dict(d)`, `d | {}`) hands out its nested dicts.
+    leaks = keys is not None and keys.nested()
     if isinstance(parent, ast.Attribute):
-        return parent.attr in _READ_ONLY and isinstance(parent.ctx, ast.Load)
+        return parent.attr in _READ_ONLY and isinstance(parent.ctx, ast.Load) \
+            and not (leaks and parent.attr in _HANDS_OUT_VALUES)
     if isinstance(parent, ast.Call):
         return current is not parent.func and isinstance(parent.func, ast.Name) \
-            and parent.func.id in _READING_BUILTINS
-    return isinstance(parent, (ast.Compare, ast.BinOp, ast.Expr, ast.FormattedValue)) or (
+            and parent.func.id in _READING_BUILTINS \
+            and not (leaks and parent.func.id in _HANDS_OUT_VALUES)
+    if isinstance(parent, ast.BinOp):
+        return not leaks
+    return isinstance(parent, (ast.Compare, ast.Expr, ast.FormattedValue)) or (
         isinstance(parent, ast.Subscript) and parent.slice is current)
 
 
 def _first_missing(statement: ast.stmt, state: Mapping[str, Keys],
-                   gets: bool) -> MissingKey | None:
+                   failed_key: object) -> MissingKey | None:
     """The first key read in ``statement`` (where it surely runs) that its holder lacks."""
-    for node in _surely_run(statement):
+    parents = {child: node for node in ast.walk(statement)
+               for child in ast.iter_child_nodes(node)}
+    for node in surely_run(statement):
         if isinstance(node, ast.Subscript) and (
                 isinstance(node.ctx, ast.Load) or (isinstance(statement, ast.AugAssign)
                                                   and node is statement.target)):
             found = _lookup(node, state)
             if found:
                 return found
-        elif gets and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == "get" and len(node.args) == 1 and not node.keywords \
-                and isinstance(node.args[0], ast.Constant):
-            holder = _resolve(node.func.value, state)
-            key = node.args[0].value
-            if holder is not None and key not in holder.children:
-                return MissingKey(ast.unparse(node), ast.unparse(node.func.value), key, holder,
-                                  by_get=True)
+        elif failed_key is not None and _get_of(node, failed_key) \
+                and isinstance(parents.get(node), (ast.Call, ast.Assign, ast.Expr,
+                                                   ast.FormattedValue)):
+            call: ast.Call = node  # type: ignore[assignment]
+            holder_expression = call.func.value  # type: ignore[attr-defined]
+            holder = _resolve(holder_expression, state)
+            if holder is not None and not holder.columns and failed_key not in holder.children:
+                return MissingKey(ast.unparse(call), ast.unparse(holder_expression), failed_key,
+                                  holder, by_get=True)
     return None
+
+
+def _get_of(node: ast.AST, key: object) -> bool:
+    """Whether ``node`` is ``….get(key)``, without a default."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and node.func.attr == "get" and len(node.args) == 1 and not node.keywords \
+        and isinstance(node.args[0], ast.Constant) and node.args[0].value == key \
+        and type(node.args[0].value) is type(key)
 
 
 def _lookup(node: ast.Subscript, state: Mapping[str, Keys]) -> MissingKey | None:
@@ -296,6 +433,8 @@ def _lookup(node: ast.Subscript, state: Mapping[str, Keys]) -> MissingKey | None
     holder = _resolve(node.value, state)
     if holder is None or node.slice.value in holder.children:
         return None
+    if holder.columns and type(node.slice.value) is not str:
+        return None  # a frame's labels are known only when they are all strings
     return MissingKey(ast.unparse(node), ast.unparse(node.value), node.slice.value, holder)
 
 
@@ -310,20 +449,4 @@ def _resolve(expression: ast.expr, state: Mapping[str, Keys]) -> Keys | None:
     return None
 
 
-def _surely_run(node: ast.AST) -> list[ast.AST]:
-    """``node`` and the parts of it that run whenever it does: not the branches of ``a if c
-    else b``, the operands of ``and``/``or`` after the first, or the bodies of comprehensions
-    and lambdas."""
-    if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
-                         ast.GeneratorExp)):
-        return [node]
-    if isinstance(node, ast.IfExp):
-        children: list[ast.AST] = [node.test]
-    elif isinstance(node, ast.BoolOp):
-        children = list(node.values[:1])
-    else:
-        children = list(ast.iter_child_nodes(node))
-    return [node] + [part for child in children for part in _surely_run(child)]
-
-
-__all__ = ["DeadBranch", "Keys", "MissingKey", "dead_branch", "missing_key"]
+__all__ = ["DeadBranch", "Kernel", "Keys", "MissingKey", "dead_branch", "missing_key", "shared"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Collection, Container, Mapping
+from types import ModuleType
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -30,7 +31,7 @@ from ..checked import NOT_A_FIX, FixRules
 from ..codeblocks import extract_code, python_blocks
 from ..fixing import Failure
 from ..format_fields import format_mismatch
-from ..missing_keys import Keys, dead_branch, missing_key
+from ..missing_keys import Kernel, Keys, dead_branch, missing_key, shared
 
 
 def as_python(cell: str) -> str:
@@ -138,11 +139,11 @@ def fix_problem(failure: Failure, code: str,
     if mismatch:
         return mismatch
     # After a KeyError, a `.get` of a key that is not there only trades the error for None.
-    known = _known_keys(fixed_python, kernel_names)
-    key = missing_key(fixed_python, known, gets=failure.exception == "KeyError")
+    kernel = _kernel(fixed_python, kernel_names)
+    key = missing_key(fixed_python, kernel, failed_key=failure.missing_key)
     if key:
         return key.problem()
-    settled = _settled_guard(failed_python, fixed_python, known)
+    settled = _settled_guard(failed_python, fixed_python, kernel)
     if settled:
         return settled
     replaced = _replaced_values(failure.source, failed_python, fixed_python, kernel_names)
@@ -181,12 +182,12 @@ def _undefined_names(code: str, kernel_names: Container[str] | None) -> tuple[st
     return () if scope.ipython else scope.undefined_names
 
 
-def _settled_guard(failed_python: str, fixed_python: str, known: dict[str, Keys]) -> str | None:
+def _settled_guard(failed_python: str, fixed_python: str, kernel: Kernel) -> str | None:
     """Why a new ``if key in d:`` keeps the user's line from ever running, or None: the
     keys ``d`` is known to have settle the test (:func:`~qwen_magic.missing_keys.dead_branch`),
     and the branch that cannot run holds every user statement of the guard — the verdict
     ``--check`` gives after a run (:func:`skipped_user_line`), here from the text alone."""
-    dead = dead_branch(fixed_python, known)
+    dead = dead_branch(fixed_python, kernel)
     if dead is None:
         return None
     lines = fixed_python.splitlines()
@@ -200,18 +201,26 @@ def _settled_guard(failed_python: str, fixed_python: str, known: dict[str, Keys]
             "never runs")
 
 
-def _known_keys(python_source: str, namespace: Container[str] | None) -> dict[str, Keys]:
-    """The keys of the kernel's dicts (and DataFrames' columns) that ``python_source`` names,
-    read from the namespace's values when it has them (``shell.user_ns``)."""
+def _kernel(python_source: str, namespace: Container[str] | None) -> Kernel:
+    """What the key rules need of the kernel (:class:`~qwen_magic.missing_keys.Kernel`),
+    read from the namespace's values when it has them (``shell.user_ns``): the keys of the
+    dicts and frames ``python_source`` names — not the history's (``_``, ``Out``: they will
+    have changed), and none that another of them holds too — the builtins it redefines and
+    the names that hold modules."""
     if not isinstance(namespace, Mapping):
-        return {}
+        return Kernel()
     try:
         named = {node.id for node in ast.walk(ast.parse(python_source))
-                 if isinstance(node, ast.Name)}
-    except (SyntaxError, ValueError):
-        return {}
-    found = {name: Keys.of(namespace[name]) for name in named if name in namespace}
-    return {name: keys for name, keys in found.items() if keys is not None}
+                 if isinstance(node, ast.Name) and node.id in namespace}
+    except (SyntaxError, ValueError, RecursionError):
+        return Kernel()
+    found = {name: Keys.of(namespace[name]) for name in named
+             if not name.startswith("_") and name not in ("In", "Out")}
+    keys = {name: known for name, known in found.items() if known is not None}
+    aliased = shared(namespace, keys)
+    return Kernel(keys={name: known for name, known in keys.items() if name not in aliased},
+                  defined=named,
+                  modules={name for name in named if isinstance(namespace[name], ModuleType)})
 
 
 def _replaced_values(failed_cell: str, failed_python: str, fixed_python: str,

@@ -7,6 +7,8 @@ The plain functions (qwen_magic/cell_edits.py) on Python source, and the noteboo
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from qwen_magic.cell_edits import (
@@ -17,6 +19,7 @@ from qwen_magic.cell_edits import (
     missing_again,
     only_repeats,
     replaced_values,
+    surely_run,
     syntax_problem,
     unrun_user_line,
 )
@@ -266,3 +269,12 @@ def test_replaced_values_are_notebook_variables_set_afresh(failed, fixed, replac
 ])
 def test_called_module_is_a_module_called_like_a_function(source, call):
     assert called_module(source) == call
+
+
+def test_surely_run_leaves_out_what_may_not_run() -> None:
+    statement = ast.parse('x = [f(a) if g(b) else h(c), i(d) or q(r), j(e) < k(f2) < l(g2),'
+                          ' [m(v) for v in n(w)], lambda: o(p)]').body[0]
+    called = {node.func.id for node in surely_run(statement)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    # Not the branches, the later operands, the chain's tail, the comprehension, the lambda.
+    assert called == {"g", "i", "j", "k"}

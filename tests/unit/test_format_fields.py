@@ -20,6 +20,8 @@ VALUES = {"a": 2, "b": 3, "count": 3, "item": "apples", "p": 1.5, "xs": [1, 2], 
     ('"{name}".format(nom=a)', "KeyError: 'name'"),
     ('"%s of %s" % (count,)', "TypeError: not enough arguments for format string"),
     ('"%d" % (a, b)', "TypeError: not all arguments converted during string formatting"),
+    ('"{2}".format(a)', "IndexError: Replacement index 2 out of range"),
+    ('"{²}".format(a)', "KeyError: '²'"),  # only ASCII digits number a field
 ])
 def test_a_format_its_values_cannot_fill_is_found(line: str, error: str) -> None:
     found = format_mismatch(f"print({line})") or ""
@@ -42,10 +44,20 @@ def test_a_format_its_values_cannot_fill_is_found(line: str, error: str) -> None
     '"%s" % xs',  # a name may hold any tuple
     '"%(a)s" % d',
     '"%*d" % (5, a)',  # width from the values
+    '"%.f" % (p,)',  # an empty precision
+    '"%5.s|" % (item,)',
+    '"hello" % b"x"',  # bytes on the right is a mapping
+    '"{0}{}".format(a, b) if False else ""',  # not surely run
 ])
 def test_a_format_that_runs_or_cannot_be_judged_is_not_flagged(line: str) -> None:
     assert format_mismatch(f"print({line})") is None
     eval(line, dict(VALUES))  # and these do run
+
+
+def test_only_lines_that_surely_run_are_judged() -> None:
+    assert format_mismatch('try:\n    "{} {}".format(1)\nexcept IndexError:\n    pass') is None
+    assert format_mismatch('def f():\n    return "{} {}".format(1)') is None
+    assert format_mismatch("x = 0" + " + 1" * 2000 + '\nprint("{} {}".format(1))')
 
 
 def test_text_that_does_not_parse_is_not_judged() -> None:

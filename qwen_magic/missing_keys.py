@@ -93,10 +93,10 @@ class Keys:
     def dicts(self, value: object) -> Iterator[int]:
         """The ids of ``value`` and of the dicts in it that these keys track."""
         yield id(value)
-        if isinstance(value, dict):
+        if type(value) is dict:
             for key, child in self.children.items():
-                if child is not None:
-                    yield from child.dicts(value[key])
+                if child is not None:  # (.get: a thread of the user's may have changed it)
+                    yield from child.dicts(value.get(key))
 
     def describe(self, limit: int = 8) -> str:
         """"its keys: 'name', 'email'" (at most ``limit`` of them)."""

@@ -138,7 +138,7 @@ def fix_problem(failure: Failure, code: str,
     mismatch = format_mismatch(fixed_python)
     if mismatch:
         return mismatch
-    # After a KeyError, a `.get` of a key that is not there only trades the error for None.
+    # After a KeyError, a `.get` of the key it named only trades the error for a None.
     kernel = _kernel(fixed_python, kernel_names)
     key = missing_key(fixed_python, kernel, failed_key=failure.missing_key)
     if key:

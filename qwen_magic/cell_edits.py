@@ -79,9 +79,9 @@ def _tree(source: str) -> str | None:
         return None
 
 
-__all__ = ["called_module", "fails_the_same_way", "hides_failure", "likeness", "lines_changed",
-           "missing_again", "only_repeats", "replaced_values", "surely_run", "syntax_problem",
-           "unrun_user_line"]
+__all__ = ["SIMPLE_STATEMENTS", "called_module", "fails_the_same_way", "hides_failure",
+           "likeness", "lines_changed", "missing_again", "only_repeats", "replaced_values",
+           "surely_run", "syntax_problem", "unrun_user_line"]
 
 
 def fails_the_same_way(failed_python: str, fixed_python: str, raised_at: int) -> bool:
@@ -198,6 +198,10 @@ def _outside_functions(node: ast.AST) -> list[ast.AST]:
     for child in ast.iter_child_nodes(node):
         found += _outside_functions(child)
     return found
+
+
+#: Top-level statements that, once reached, run as a whole (no branch, loop, body or handler).
+SIMPLE_STATEMENTS = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)
 
 
 def surely_run(statement: ast.stmt) -> list[ast.AST]:

@@ -14,7 +14,7 @@ import ast
 import re
 import string
 
-from .cell_edits import surely_run
+from .cell_edits import SIMPLE_STATEMENTS, surely_run
 
 # A %-conversion: flags, width, precision, length, type; "%%" is a literal percent sign.
 _PERCENT = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?([diouxXeEfFgGcrsab%])")
@@ -29,7 +29,7 @@ def format_mismatch(python_source: str) -> str | None:
     except (SyntaxError, ValueError, RecursionError):
         return None
     for statement in tree.body:
-        if not isinstance(statement, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        if not isinstance(statement, SIMPLE_STATEMENTS):
             continue  # inside a branch, loop, try or function it may never run
         for node in surely_run(statement):
             problem = _method_mismatch(node) or _percent_mismatch(node)

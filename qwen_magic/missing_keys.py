@@ -36,7 +36,7 @@ import ast
 from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .cell_edits import surely_run
+from .cell_edits import SIMPLE_STATEMENTS, surely_run
 
 # Builtins that only read their arguments: a known dict handed to them stays as it was.
 _READING_BUILTINS = frozenset({
@@ -98,11 +98,16 @@ class Keys:
                 if child is not None:  # (.get: a thread of the user's may have changed it)
                     yield from child.dicts(value.get(key))
 
+    @property
+    def noun(self) -> str:
+        """What one of them is called: a "column" of a frame, a "key" of a dict."""
+        return "column" if self.columns else "key"
+
     def describe(self, limit: int = 8) -> str:
         """"its keys: 'name', 'email'" (at most ``limit`` of them)."""
         labels = [repr(key) for key in list(self.children)[:limit]]
         more = ", …" if len(self.children) > limit else ""
-        what = "columns" if self.columns else "keys"
+        what = f"{self.noun}s"
         return f"its {what}: {', '.join(labels)}{more}" if labels else f"it has no {what}"
 
 
@@ -140,8 +145,7 @@ class MissingKey:
 
     def problem(self) -> str:
         """What the fix rules tell the model, in one line."""
-        what = "column" if self.keys.columns else "key"
-        lacks = f"`{self.holder}` has no {what} {self.key!r} ({self.keys.describe()})"
+        lacks = f"`{self.holder}` has no {self.keys.noun} {self.key!r} ({self.keys.describe()})"
         if self.by_get:
             return f"it reads `{self.expression}`, which is None: {lacks}"
         return f"it reads `{self.expression}`, and {lacks}: KeyError"
@@ -154,7 +158,7 @@ def missing_key(python_source: str, kernel: Kernel = Kernel(), *,
     without a default, used as the value itself (printed, assigned), counts too: it only
     trades the error for a None. None when there is none, or the source does not parse."""
     for statement, state in _known_before(python_source, kernel):
-        if isinstance(statement, _SIMPLE):
+        if isinstance(statement, SIMPLE_STATEMENTS):
             found = _first_missing(statement, state, failed_key)
             if found:
                 return found
@@ -186,9 +190,8 @@ def dead_branch(python_source: str, kernel: Kernel = Kernel()) -> DeadBranch | N
         there = key in keys.children
         test_holds = there == isinstance(test.ops[0], ast.In)
         branch = statement.orelse if test_holds else statement.body
-        what = "column" if keys.columns else "key"
-        reason = (f"`{holder}` has the {what} {key!r}" if there
-                  else f"`{holder}` has no {what} {key!r} ({keys.describe()})")
+        reason = (f"`{holder}` has the {keys.noun} {key!r}" if there
+                  else f"`{holder}` has no {keys.noun} {key!r} ({keys.describe()})")
         lines = frozenset(line for part in branch
                           for line in range(part.lineno, (part.end_lineno or part.lineno) + 1))
         if lines:
@@ -200,9 +203,6 @@ def _is_membership(test: ast.expr) -> bool:
     """``"key" in d`` or ``"key" not in d``, and nothing more."""
     return isinstance(test, ast.Compare) and len(test.ops) == 1 \
         and isinstance(test.ops[0], (ast.In, ast.NotIn)) and isinstance(test.left, ast.Constant)
-
-
-_SIMPLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)
 
 
 def _known_before(python_source: str, kernel: Kernel
@@ -219,7 +219,7 @@ def _known_before(python_source: str, kernel: Kernel
         if isinstance(node, ast.Import) for alias in node.names}
     state = dict(kernel.keys)
     for statement in tree.body:
-        if not isinstance(statement, _SIMPLE):
+        if not isinstance(statement, SIMPLE_STATEMENTS):
             yield statement, dict(state)
             if _may_change_anything(statement, state, own, modules):
                 state.clear()
@@ -230,8 +230,7 @@ def _known_before(python_source: str, kernel: Kernel
             state.clear()
             _set_literal(statement, state)
             continue
-        parents = {child: node for node in ast.walk(statement)
-                   for child in ast.iter_child_nodes(node)}
+        parents = _parents(statement)
         added = _key_set(statement, state)
         changed = {node.id for node in ast.walk(statement)
                    if isinstance(node, ast.Name) and node.id in state
@@ -243,6 +242,11 @@ def _known_before(python_source: str, kernel: Kernel
             name, key, value = added
             state[name] = Keys({**state[name].children, key: value}, state[name].columns)
         _set_literal(statement, state)
+
+
+def _parents(statement: ast.stmt) -> dict[ast.AST, ast.AST]:
+    """Each node of ``statement`` with the node that holds it."""
+    return {child: node for node in ast.walk(statement) for child in ast.iter_child_nodes(node)}
 
 
 def _set_literal(statement: ast.stmt, state: dict[str, Keys]) -> None:
@@ -371,7 +375,7 @@ def _only_read(name: ast.Name, parents: Mapping[ast.AST, ast.AST], state: Mappin
         slice_ = subscript.slice
         if isinstance(slice_, ast.Constant):
             keys = keys.children.get(slice_.value) if keys is not None else None
-        elif keys is not None and any(child is not None for child in keys.children.values()):
+        elif keys is not None and keys.nested():
             return False  # `d[k]`: any of its nested dicts, which a later change could reach
         else:
             keys = None
@@ -397,8 +401,7 @@ def _only_read(name: ast.Name, parents: Mapping[ast.AST, ast.AST], state: Mappin
 def _first_missing(statement: ast.stmt, state: Mapping[str, Keys],
                    failed_key: object) -> MissingKey | None:
     """The first key read in ``statement`` (where it surely runs) that its holder lacks."""
-    parents = {child: node for node in ast.walk(statement)
-               for child in ast.iter_child_nodes(node)}
+    parents = _parents(statement)
     for node in surely_run(statement):
         if isinstance(node, ast.Subscript) and (
                 isinstance(node.ctx, ast.Load) or (isinstance(statement, ast.AugAssign)

@@ -272,6 +272,8 @@ def _bindings(tree: ast.Module, name: str, line: int) -> list[str]:
 
 def _bound_by(statement: ast.stmt) -> set[str]:
     """The names an assignment, import, loop, ``with`` or definition binds."""
+    if isinstance(statement, ast.AnnAssign) and statement.value is None:
+        return set()  # `x: dict` only annotates: x stays what it was (the kernel's)
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -10,7 +10,7 @@ ends (``qwen_magic.cell_scope``, ``qwen_magic.cell_edits``). Nothing here runs t
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Container, Mapping
+from collections.abc import Callable, Collection, Container, Mapping
 from types import ModuleType
 
 from IPython.core.inputtransformer2 import TransformerManager
@@ -73,27 +73,36 @@ def fix_rules(failure: Failure, kernel_names: Container[str] | None = None) -> F
         scope = cell_scope(code, kernel_names)
         return None if scope.self_contained else scope.reason()
 
+    def accept(code: str) -> str | None:
+        return fix_problem(failure, code, kernel_names)
+
     return FixRules(
-        accept=lambda code: fix_problem(failure, code, kernel_names),
+        accept=accept,
         not_runnable=not_runnable,
         left_unrun=lambda code, lines_run: skipped_user_line(failure.source, code, lines_run),
-        choose_code=lambda text: corrected_cell(failure.source, text))
+        choose_code=lambda text: corrected_cell(failure.source, text, accept))
 
 
-def corrected_cell(failed_cell: str, answer: str) -> str:
+def corrected_cell(failed_cell: str, answer: str,
+                   problem: Callable[[str], str | None] | None = None) -> str:
     """The code block of ``answer`` that is the corrected cell: of the blocks that compile and
-    do not only repeat ``failed_cell``, the one most like it (the whole cell, edited); else
-    of all its blocks the one most like it (then judged a repeat, or said not to parse);
-    else the answer's code as any other answer's (:func:`~qwen_magic.codeblocks.extract_code`).
+    do not only repeat ``failed_cell``, the one most like it (the whole cell, edited) — of
+    those ``problem`` finds nothing wrong with, when there are any; else of all its blocks the
+    one most like it (then judged a repeat, or said not to parse); else the answer's code as
+    any other answer's (:func:`~qwen_magic.codeblocks.extract_code`).
 
     One block, not all of them joined: a small model often shows the corrected cell twice, or
     a one-line excerpt after it, and joined they would run the fix twice. Untagged blocks
     count only when no block is tagged as Python: beside tagged ones they are what the code
-    prints ("This will output: ```(4, 4)```"), which also compiles.
+    prints ("This will output: ```(4, 4)```"), which also compiles. ``problem`` (the fix
+    rules' verdict) matters because the model often copies the failed cell, barely changed,
+    before the block that fixes it: the closer copy is not the better cell.
     """
     blocks = python_blocks(answer, untagged=False) or python_blocks(answer)
     fixes = [code for code in blocks
              if cell_syntax_problem(code) is None and not repeats_failed_cell(failed_cell, code)]
+    if problem is not None and len(fixes) > 1:
+        fixes = [code for code in fixes if problem(code) is None] or fixes
     candidates = fixes or blocks
     if not candidates:
         return extract_code(answer)

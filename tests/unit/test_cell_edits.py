@@ -278,3 +278,13 @@ def test_surely_run_leaves_out_what_may_not_run() -> None:
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     # Not the branches, the later operands, the chain's tail, the comprehension, the lambda.
     assert called == {"g", "i", "j", "k"}
+
+
+def test_corrected_cell_prefers_a_block_the_rules_accept():
+    copy = FAILED_CELL + "\nprint('done')"  # the failed cell, one line added: more alike
+    answer = f"```python\n{copy}\n```\nor:\n```python\n{FIXED_CELL}\n```"
+    assert corrected_cell(FAILED_CELL, answer) == copy + "\n"
+    still_wrong = lambda code: "still sqroot" if "sqroot" in code else None  # noqa: E731
+    assert corrected_cell(FAILED_CELL, answer, still_wrong) == FIXED_CELL + "\n"
+    # When every block has a problem, the most alike is still the one judged.
+    assert corrected_cell(FAILED_CELL, answer, lambda code: "wrong") == copy + "\n"

@@ -13,7 +13,7 @@ from qwen_magic import api, catalog
 from qwen_magic.checked import CheckPolicy, check_fix, until_a_fix
 from qwen_magic.checking.sandbox import CheckRun
 from qwen_magic.config import GenerationConfig
-from qwen_magic.fixing import Failure
+from qwen_magic.fixing import FIX_SYSTEM_PROMPT, Failure
 from qwen_magic.notebook.cell_python import fix_problem
 from qwen_magic.result import GenerationResult
 from tests.fakes import AnswersProvider
@@ -315,3 +315,32 @@ def test_fix_check_runs_the_correction_of_a_cell_that_did_not_parse(shell: Any) 
     run(shell, "%qwen fix --check")
     assert shell.inserted == ["for n in range(3):\n    print(n)"]
     assert "checked: the corrected cell runs cleanly" in footer(shell)
+
+
+def test_fix_asks_with_its_own_system_prompt_unless_the_user_set_one(shell: Any) -> None:
+    run(shell, FAILED)
+    shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(16))\n```"])
+    run(shell, "%qwen fix")
+    assert shell.fake_provider.requests[0].messages[0] == {"role": "system",
+                                                           "content": FIX_SYSTEM_PROMPT}
+    run(shell, "%config QwenMagics.system = 'Answer in French.'")
+    run(shell, "%qwen fix")
+    assert shell.fake_provider.requests[-1].messages[0]["content"] == "Answer in French."
+    run(shell, "%config QwenMagics.system = ''")  # none at all stays none
+    run(shell, "%qwen fix")
+    assert shell.fake_provider.requests[-1].messages[0]["role"] == "user"
+
+
+def test_of_two_corrected_cells_the_one_the_rules_accept_is_inserted(shell: Any) -> None:
+    """The model copies the failed cell (here with the values' annotation it was shown) before
+    the block that fixes it: the copy is more alike, but still calls the missing method."""
+    run(shell, 'inventory = {"bolts": 5, "nuts": 80}')
+    run(shell, 'if inventory.has_key("nuts"):\n    print("nuts:", inventory["nuts"])')
+    fixed = 'if "nuts" in inventory:\n    print("nuts:", inventory["nuts"])'
+    shell.fake_provider = Continuing([
+        "`dict` has no `has_key`:\n```python\ninventory: dict  # 2 keys\n"
+        'if inventory.has_key("nuts"):\n    print("nuts:", inventory["nuts"])\n```\n'
+        f"Use `in`:\n```python\n{fixed}\n```"])
+    run(shell, "%qwen fix")
+    assert shell.inserted == [fixed]
+    assert len(shell.fake_provider.requests) == 1  # chosen, not asked again

@@ -91,8 +91,8 @@ def raising_line(exc: BaseException, cell_label: CellLabel) -> int | None:
 
 #: ``%qwen fix``'s own instructions. The default system prompt asks for code first and at
 #: most two sentences after it, the opposite of the order the fix prompt asks for; given both,
-#: the 0.5B model followed neither well (the fix bench: 32 → 39 of 64 cells fixed plain
-#: with these, both halves better, and shorter answers).
+#: the 0.5B model followed neither well (the fix bench, plain: 0.50 → 0.58, both halves
+#: better, shorter answers; docs/performance.md). The wording matters: measure a change.
 FIX_SYSTEM_PROMPT = (
     "You are Qwen, fixing a failed Jupyter notebook cell. First say in one or two sentences "
     "what is wrong. Then give the whole corrected cell in one ```python block, changing only "

@@ -341,8 +341,8 @@ def fix_cell(
     """``%qwen fix``'s answer: a diagnosis and a corrected cell (:func:`answer_with_code`),
     chosen from each answer's text and judged by ``rules`` (:class:`.checked.FixRules`); an
     answer found no fix is asked for again (:func:`.checked.until_a_fix`).
-    Asked with the fix's own system prompt unless the user set one
-    (:func:`.fixing.fix_system_prompt`).
+    The plain fix is asked with its own system prompt unless the user set one
+    (:func:`.fixing.fix_system_prompt`); ``--check`` with the configured one.
 
     With ``check`` the corrected cell runs in ``--check``'s separate process, never in the
     kernel, and is repaired or asked for afresh until one runs cleanly and a second answer
@@ -355,7 +355,9 @@ def fix_cell(
     sinks = list(sinks)
     provider = provider or get_provider()
     held = [_Unfinished(sink) for sink in sinks]
-    config = config.replace(system=fix_system_prompt(config.system))
+    if not check:  # measured: it helps the plain fix, and made --check's agreeing answers
+        # agree on wrong cells more often (docs/performance.md), so --check keeps the default
+        config = config.replace(system=fix_system_prompt(config.system))
     messages = GenerationRequest.from_prompt(valid_text(check_prompt(prompt)), config).messages
 
     def ask(turns: list[dict[str, str]], settings: GenerationConfig) -> GenerationResult:

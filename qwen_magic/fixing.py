@@ -93,6 +93,7 @@ def raising_line(exc: BaseException, cell_label: CellLabel) -> int | None:
 #: most two sentences after it, the opposite of the order the fix prompt asks for; given both,
 #: the 0.5B model followed neither well (the fix bench, plain: 0.50 → 0.58, both halves
 #: better, shorter answers; docs/performance.md). The wording matters: measure a change.
+#: Plain fix only: under it --check's answers agreed on wrong cells more often (both models).
 FIX_SYSTEM_PROMPT = (
     "You are Qwen, fixing a failed Jupyter notebook cell. First say in one or two sentences "
     "what is wrong. Then give the whole corrected cell in one ```python block, changing only "

@@ -15,6 +15,7 @@ from qwen_magic.checking.sandbox import CheckRun
 from qwen_magic.config import GenerationConfig
 from qwen_magic.fixing import FIX_SYSTEM_PROMPT, Failure
 from qwen_magic.notebook.cell_python import fix_problem
+from qwen_magic.options import DEFAULT_SYSTEM_PROMPT
 from qwen_magic.result import GenerationResult
 from tests.fakes import AnswersProvider
 
@@ -317,12 +318,14 @@ def test_fix_check_runs_the_correction_of_a_cell_that_did_not_parse(shell: Any) 
     assert "checked: the corrected cell runs cleanly" in footer(shell)
 
 
-def test_fix_asks_with_its_own_system_prompt_unless_the_user_set_one(shell: Any) -> None:
+def test_plain_fix_asks_with_its_own_system_prompt_unless_the_user_set_one(shell: Any) -> None:
     run(shell, FAILED)
     shell.fake_provider = Continuing(["```python\nimport math\nprint(math.sqrt(16))\n```"])
     run(shell, "%qwen fix")
     assert shell.fake_provider.requests[0].messages[0] == {"role": "system",
                                                            "content": FIX_SYSTEM_PROMPT}
+    run(shell, "%qwen fix --check")  # --check: two answers must agree, under the default
+    assert shell.fake_provider.requests[-1].messages[0]["content"] == DEFAULT_SYSTEM_PROMPT
     run(shell, "%config QwenMagics.system = 'Answer in French.'")
     run(shell, "%qwen fix")
     assert shell.fake_provider.requests[-1].messages[0]["content"] == "Answer in French."

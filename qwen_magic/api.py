@@ -355,8 +355,9 @@ def fix_cell(
     sinks = list(sinks)
     provider = provider or get_provider()
     held = [_Unfinished(sink) for sink in sinks]
-    if not check:  # measured: it helps the plain fix, and made --check's agreeing answers
-        # agree on wrong cells more often (docs/performance.md), so --check keeps the default
+    # Plain fix only: under the fix's own prompt --check's answers agreed on wrong cells more
+    # often, and its agreement rule kept them (docs/performance.md).
+    if not check:
         config = config.replace(system=fix_system_prompt(config.system))
     messages = GenerationRequest.from_prompt(valid_text(check_prompt(prompt)), config).messages
 

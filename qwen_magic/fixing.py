@@ -102,7 +102,7 @@ FIX_SYSTEM_PROMPT = (
 
 
 def fix_system_prompt(system: str | None) -> str | None:
-    """The system prompt a fix is asked with: :data:`FIX_SYSTEM_PROMPT` in place of the
+    """The system prompt a plain fix is asked with: :data:`FIX_SYSTEM_PROMPT` in place of the
     default one, but a system prompt the user set (or set to none) is theirs to keep."""
     return FIX_SYSTEM_PROMPT if system == DEFAULT_SYSTEM_PROMPT else system
 
